@@ -1,0 +1,1 @@
+"""kubeguard fixes: minimal, verified text edits for findings (built on rules/)."""

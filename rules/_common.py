@@ -1,0 +1,28 @@
+"""Container selection shared by the pod rules: which lists, the Windows skip, the exclusions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from rules._rego import container_excluded
+from rules._resource import ALL_LISTS, REGULAR_LISTS, Container, PodView
+
+
+def examined(pod: PodView, params: dict[str, Any], legacy: bool, *,
+             lists: tuple[str, ...] = ALL_LISTS, windows_skip: bool = True,
+             exclusions: bool = True) -> Iterator[Container]:
+    """The containers a template examines.
+
+    Legacy (2021) templates looked at containers and initContainers only, had no
+    exclusion parameters and no Windows skip.
+    """
+    if legacy:
+        lists = tuple(name for name in lists if name in REGULAR_LISTS)
+        windows_skip = exclusions = False
+    if windows_skip and pod.windows:
+        return
+    for container in pod.containers(lists):
+        if exclusions and container_excluded(container, params):
+            continue
+        yield container

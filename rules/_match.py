@@ -1,0 +1,59 @@
+"""Gatekeeper ``match``: namespaces (with ``*`` prefix globs) and label selectors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+ALWAYS_EXCLUDED = ("kube-system", "gatekeeper-system", "azure-arc")
+
+
+def namespace_matches(namespace: str, patterns: Iterable[str]) -> bool:
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            if namespace.startswith(pattern[:-1]):
+                return True
+        elif namespace == pattern:
+            return True
+    return False
+
+
+def in_scope(namespace: str, labels: Mapping[Any, Any], match: Mapping[str, Any]) -> bool:
+    """True when an object with this namespace and labels is matched by the constraint."""
+    excluded = list(match.get("excludedNamespaces") or ()) + list(ALWAYS_EXCLUDED)
+    if namespace_matches(namespace, excluded):
+        return False
+    namespaces = match.get("namespaces") or ()
+    if namespaces and not namespace_matches(namespace, namespaces):
+        return False
+    return selector_matches(match.get("labelSelector") or {}, labels)
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[Any, Any]) -> bool:
+    """Kubernetes label selector: matchLabels and matchExpressions, ANDed; empty matches all."""
+    str_labels = {str(k): _label_value(v) for k, v in labels.items()}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if str_labels.get(str(key)) != _label_value(value):
+            return False
+    for expr in selector.get("matchExpressions") or ():
+        key = str(expr.get("key"))
+        operator = expr.get("operator")
+        values = {_label_value(v) for v in expr.get("values") or ()}
+        present = key in str_labels
+        if operator == "In" and not (present and str_labels[key] in values):
+            return False
+        if operator == "NotIn" and present and str_labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _label_value(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)

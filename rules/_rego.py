@@ -1,0 +1,56 @@
+"""Small helpers that reproduce Rego/Gatekeeper behaviour the templates rely on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from rules._resource import Container
+
+
+def truthy(value: Any) -> bool:
+    """A bare Rego reference succeeds for any defined value except false (null: the API server drops it)."""
+    return value is not None and value is not False
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def equals(a: Any, b: Any) -> bool:
+    """Rego equality: true is not 1, "1" is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if is_number(a) and is_number(b):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def render(value: Any) -> str:
+    """``sprintf("%v", x)``: strings bare, everything else as JSON with sorted keys."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def image_excluded(image: Any, excluded_images: Iterable[str]) -> bool:
+    """``lib.exclude_container_image``: exact match, or prefix match for an entry ending in ``*``."""
+    if not isinstance(image, str):
+        return False
+    for entry in excluded_images:
+        if entry.endswith("*"):
+            if image.startswith(entry[:-1]):
+                return True
+        elif entry == image:
+            return True
+    return False
+
+
+def container_excluded(container: Container, params: dict[str, Any]) -> bool:
+    """Name-based ``excludedContainers`` and image-based ``excludedImages`` (absent params: no exclusion)."""
+    if container.name in params.get("excludedContainers", ()):
+        return True
+    return image_excluded(container.image, params.get("excludedImages", ()))

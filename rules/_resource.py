@@ -1,0 +1,145 @@
+"""Views over one Kubernetes object, shaped the way Gatekeeper sees it.
+
+A controller is judged through the mock Pod that Gatekeeper's expansion builds
+(open-policy-agent/gatekeeper ``pkg/expansion``): the pod template's spec, labels and
+annotations, the controller's namespace, and the name ``<controller>-pod``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rules._kinds import template_path
+from rules._model import Resource
+from rules._yaml import Path
+
+ALL_LISTS = ("containers", "initContainers", "ephemeralContainers")
+REGULAR_LISTS = ("containers", "initContainers")
+
+
+def get(value: Any, *keys: str | int) -> Any:
+    """Follow keys through dicts and lists; None where anything is missing or of the wrong type."""
+    for key in keys:
+        if isinstance(value, dict):
+            value = value.get(key)
+        elif isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
+            value = value[key]
+        else:
+            return None
+    return value
+
+
+def as_dict(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    data: dict[Any, Any]
+    path: Path  # path of the container item inside the document
+    list_name: str
+
+    @property
+    def image(self) -> Any:
+        return self.data.get("image")
+
+    def get(self, *keys: str | int) -> Any:
+        return get(self.data, *keys)
+
+    def has(self, *keys: str) -> bool:
+        """True when the last key is present (even with a false or zero value)."""
+        parent = get(self.data, *keys[:-1])
+        return isinstance(parent, dict) and keys[-1] in parent and parent[keys[-1]] is not None
+
+
+@dataclass(frozen=True)
+class ObjectView:
+    """One Kubernetes object of a document (a ``kind: List`` item has a non-empty ``base``)."""
+
+    obj: dict[Any, Any]
+    base: Path
+    kind: str
+    namespace: str
+    resource: Resource
+
+    @property
+    def metadata(self) -> dict[Any, Any]:
+        return as_dict(self.obj.get("metadata"))
+
+
+@dataclass(frozen=True)
+class PodView(ObjectView):
+    """The mock Pod of a workload (or the Pod itself)."""
+
+    pod_name: str
+    template: Path  # path of the pod (template) object: () for a Pod, ("spec","template") ...
+    pod: dict[Any, Any]  # the pod (template) mapping: metadata + spec
+
+    @property
+    def spec(self) -> dict[Any, Any]:
+        return as_dict(self.pod.get("spec"))
+
+    @property
+    def spec_path(self) -> Path:
+        return (*self.base, *self.template, "spec")
+
+    @property
+    def meta_path(self) -> Path:
+        return (*self.base, *self.template, "metadata")
+
+    @property
+    def labels(self) -> dict[Any, Any]:
+        return as_dict(get(self.pod, "metadata", "labels"))
+
+    @property
+    def annotations(self) -> dict[Any, Any]:
+        return as_dict(get(self.pod, "metadata", "annotations"))
+
+    @property
+    def windows(self) -> bool:
+        """Azure's templates skip pods whose ``spec.nodeSelector["kubernetes.io/os"]`` is windows."""
+        return get(self.spec, "nodeSelector", "kubernetes.io/os") == "windows"
+
+    def containers(self, lists: tuple[str, ...] = ALL_LISTS) -> Iterator[Container]:
+        for list_name in lists:
+            for index, item in enumerate(as_list(self.spec.get(list_name))):
+                if isinstance(item, dict):
+                    name = item.get("name")
+                    yield Container(str(name) if name is not None else "", item,
+                                    (*self.spec_path, list_name, index), list_name)
+
+
+@dataclass(frozen=True)
+class ServiceView(ObjectView):
+    @property
+    def spec(self) -> dict[Any, Any]:
+        return as_dict(self.obj.get("spec"))
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
+
+
+def view(obj: dict[Any, Any], base: Path, default_namespace: str) -> ObjectView:
+    """Build the view for a recognised kind (the caller checked ``is_known``)."""
+    kind = str(obj.get("kind"))
+    meta = as_dict(obj.get("metadata"))
+    name = meta.get("name") if meta.get("name") is not None else meta.get("generateName")
+    name = str(name) if name is not None else "<unnamed>"
+    ns_value = meta.get("namespace")
+    namespace = str(ns_value) if ns_value not in (None, "") else default_namespace
+    resource = Resource(kind, namespace, name)
+    if kind == "Service":
+        return ServiceView(obj, base, kind, namespace, resource)
+    tpath = template_path(kind)
+    if tpath is None:
+        return PodView(obj, base, kind, namespace, resource, name, (), obj)
+    pod = as_dict(get(obj, *tpath))
+    return PodView(obj, base, kind, namespace, resource, f"{name}-pod".lower(), tpath, pod)

@@ -1,0 +1,65 @@
+"""Containers without CPU and memory limits can starve their neighbours or the node.
+
+Azure ``K8sAzureV3ContainerLimits`` (legacy ``K8sAzureContainerLimits``): both limits are
+mandatory on every container and initContainer, and neither may exceed the configured maxima.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from rules._common import examined
+from rules._kinds import WORKLOADS
+from rules._model import Control, Param, Rule, Severity, Violation
+from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, is_string, match_params
+from rules._quantity import cpu_millis, memory_units
+from rules._rego import render, truthy
+from rules._resource import REGULAR_LISTS, PodView, get
+
+
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+    max_cpu = cpu_millis(params["cpuLimit"], legacy)
+    max_mem = memory_units(params["memoryLimit"], legacy)
+    for c in examined(pod, params, legacy, lists=REGULAR_LISTS, windows_skip=False):
+        limits_path = (*c.path, "resources", "limits")
+        limits = c.get("resources", "limits")
+        if not truthy(c.get("resources")) or not truthy(limits):
+            yield Violation(limits_path, f"container <{c.name}> has no resource limits", c.name)
+            continue
+        for field, parse, maximum in (("cpu", cpu_millis, max_cpu), ("memory", memory_units, max_mem)):
+            value = get(limits, field)
+            path = (*limits_path, field)
+            if not truthy(value) or value == "":
+                yield Violation(path, f"container <{c.name}> has no {field} limit", c.name)
+            if value is None:
+                continue
+            parsed = parse(value, legacy)
+            if parsed is None:
+                yield Violation(path, f"container <{c.name}> {field} limit <{render(value)}> could not be parsed",
+                                c.name)
+            elif maximum is not None and parsed > maximum:
+                limit_param = params["cpuLimit" if field == "cpu" else "memoryLimit"]
+                yield Violation(path, f"container <{c.name}> {field} limit <{render(value)}> is higher than "
+                                      f"the maximum allowed of <{render(limit_param)}>", c.name)
+
+
+RULE = Rule(
+    id="container-resource-limits",
+    title="Container CPU and memory limits should be enforced",
+    control=Control.PROTECT_DDOS,
+    azure_policy="e345eecc-fa47-480f-9e88-67dcc122b164",
+    severity=Severity.MEDIUM,
+    params=(
+        Param("cpuLimit", "string", "32", "Maximum CPU limit per container, e.g. `200m`.",
+              legacy_default="0", configure=True, validate=is_string),
+        Param("memoryLimit", "string", "64Gi", "Maximum memory limit per container, e.g. `1Gi`.",
+              legacy_default="0", configure=True, validate=is_string),
+        EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, *match_params(NS_DEFENDER),
+    ),
+    kinds=WORKLOADS,
+    remediation="Set resources.limits.cpu and resources.limits.memory on every container, "
+                "at or below the configured maxima.",
+    check=check,
+    rationale=__doc__ or "",
+)
