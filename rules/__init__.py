@@ -20,9 +20,11 @@ from rules._model import (
     Suppression,
 )
 from rules._registry import all_rules, get_rule, rule_ids
+from rules._score import ControlScore, control_scores, total_score
 
 __all__ = [
     "CONFIG_FILE", "Config", "ConfigError", "Control", "Effect", "Finding", "Param", "Problem",
-    "Profile", "Report", "Resource", "ResourceVerdict", "Rule", "Severity", "Suppression",
+    "ControlScore", "Profile", "Report", "Resource", "ResourceVerdict", "Rule", "Severity", "Suppression",
+    "control_scores", "total_score",
     "all_rules", "decode", "default_config", "get_rule", "load_config", "rule_ids", "scan", "scan_file",
 ]

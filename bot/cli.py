@@ -1,0 +1,154 @@
+"""``kubeguard`` command line: scan, rules, docs.
+
+Kept light on purpose: nothing here imports Flask or PyGithub, so a scan starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import rules
+from bot import formats
+from bot.docs import render_rules_markdown, render_rules_text
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+DOCS_PATH = Path("docs/rules.md")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _iter_paths(paths: Sequence[str]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = []
+            for root, dirs, names in os.walk(path):  # symlinked directories are not followed
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(Path(root) / n for n in names if n.endswith((".yaml", ".yml")))
+            yield from sorted(found)
+        elif path.exists():
+            yield path
+        else:
+            raise UsageError(f"{raw}: no such file or directory")
+
+
+def iter_inputs(paths: Sequence[str], unreadable: list[rules.Problem]) -> Iterator[tuple[str, bytes]]:
+    """(display path, bytes) one file at a time; ``-`` reads standard input. Read errors go to ``unreadable``."""
+    for raw in paths:
+        if raw == "-":
+            yield "<stdin>", sys.stdin.buffer.read()
+            continue
+        for path in _iter_paths([raw]):
+            try:
+                yield str(path), path.read_bytes()
+            except OSError as exc:
+                unreadable.append(rules.Problem(str(path), 1, 1, f"cannot read: {exc.strerror}", "parse"))
+
+
+def find_config(paths: Sequence[str]) -> Path | None:
+    """``.kubeguard.yaml`` at the scanned repository's root (walking up to the directory holding .git)."""
+    first = next((p for p in paths if p != "-"), ".")
+    start = Path(first).resolve()
+    current = start if start.is_dir() else start.parent
+    for directory in (current, *current.parents):
+        candidate = directory / rules.CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        if (directory / ".git").exists():
+            break
+    return None
+
+
+def load_config(explicit: str | None, paths: Sequence[str]) -> rules.Config:
+    path = Path(explicit) if explicit else find_config(paths)
+    if path is None:
+        return rules.default_config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise rules.ConfigError(str(path), 1, f"cannot read configuration: {exc}") from None
+    return rules.load_config(text, str(path))
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.paths)
+    unreadable: list[rules.Problem] = []
+    report = rules.scan(iter_inputs(args.paths, unreadable), config)
+    report.problems.extend(unreadable)
+    report.findings.sort(key=lambda f: (f.file, f.line, f.column, f.rule.id))
+    colour = args.format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    sys.stdout.write(formats.render(args.format, report, config, colour))
+    return EXIT_FINDINGS if formats.fails(report, args.fail_on) else EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    profile = rules.Profile(args.profile)
+    sys.stdout.write(render_rules_text(profile))
+    return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    text = render_rules_markdown()
+    target = Path(args.output)
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            print(f"{target} is stale: run `kubeguard docs`", file=sys.stderr)
+            return EXIT_FINDINGS
+        return EXIT_OK
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubeguard", description="Azure Defender for Kubernetes rules for "
+                                     "manifests and pull requests.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    scan = sub.add_parser("scan", help="scan manifests (files, directories, - for stdin)")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    scan.add_argument("--config", metavar="FILE", help="configuration (default: .kubeguard.yaml at the repo root)")
+    scan.add_argument("--fail-on", choices=("deny", "audit", "never"), default="deny",
+                      help="exit 1 when a finding with this effect or stronger remains (default: deny)")
+    scan.set_defaults(func=cmd_scan)
+
+    rules_cmd = sub.add_parser("rules", help="list the rules and their parameters")
+    rules_cmd.add_argument("--profile", choices=[p.value for p in rules.Profile], default="azure-current")
+    rules_cmd.set_defaults(func=cmd_rules)
+
+    docs = sub.add_parser("docs", help="generate docs/rules.md from the rule declarations")
+    docs.add_argument("--output", default=str(DOCS_PATH), help="target file, or - for standard output")
+    docs.add_argument("--check", action="store_true", help="exit 1 if the file is not current")
+    docs.set_defaults(func=cmd_docs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except rules.ConfigError as exc:
+        print(f"kubeguard: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"kubeguard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
