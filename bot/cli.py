@@ -30,7 +30,8 @@ def _iter_paths(paths: Sequence[str]) -> Iterator[Path]:
             found = []
             for root, dirs, names in os.walk(path):  # symlinked directories are not followed
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(Path(root) / n for n in names if n.endswith((".yaml", ".yml")))
+                found.extend(Path(root) / n for n in names
+                             if n.endswith((".yaml", ".yml")) and not n.startswith("."))
             yield from sorted(found)
         elif path.exists():
             yield path
