@@ -54,10 +54,12 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
         writable = [mpath for mpath, ro in used if ro is not True]
         needs_ro = any(e.get("readOnly") is True for e in matching)
         prefix = f"HostPath volume {render(volume)}"
-        if not matching or (legacy and needs_ro and writable):
+        if legacy:  # allowed when any matching entry allows it: not readOnly, or readOnly and no writable mount
+            matching = [e for e in matching if e.get("readOnly") is not True or not writable]
+        if not matching:
             yield Violation((*vpath, "hostPath", "path"),
                             f"{prefix} is not allowed, pod: {pod.pod_name}. Allowed path: {allowed_text}")
-        elif needs_ro and writable:
+        elif not legacy and needs_ro and writable:
             yield Violation((*writable[0], "readOnly"),
                             f"{prefix} does not meet the readonly requirement, pod: {pod.pod_name}. "
                             f"Allowed path: {allowed_text}",

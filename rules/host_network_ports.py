@@ -2,7 +2,8 @@
 
 Azure ``K8sAzureV3HostNetworkingPorts``: per non-excluded container, a violation when the pod
 sets ``hostNetwork`` and ``allowHostNetwork`` is false, or a declared ``hostPort`` lies outside
-``minPort``..``maxPort``. Identical messages per container collapse into one.
+``minPort``..``maxPort`` (with ``hostNetwork`` an unset hostPort is the containerPort, as
+Kubernetes defaults it). Identical messages per container collapse into one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_PLAIN, is_boolean, is_integer, match_params
 from rules._rego import is_number, render, truthy
-from rules._resource import PodView, as_list
+from rules._resource import REGULAR_LISTS, Container, PodView, as_list
+from rules._yaml import Path
 
 
 def _shown_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -26,6 +28,23 @@ def _shown_params(params: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def _host_ports(pod: PodView, c: Container) -> Iterator[tuple[Any, Path]]:
+    """Each declared hostPort with its place, as the API server stores the Pod.
+
+    With ``hostNetwork: true`` Kubernetes defaults an unset or 0 ``hostPort`` of containers and
+    initContainers to the ``containerPort`` (``SetDefaults_Pod``); that is what Azure judges.
+    """
+    defaulted = pod.spec.get("hostNetwork") is True and c.list_name in REGULAR_LISTS
+    for j, port in enumerate(as_list(c.get("ports"))):
+        if not isinstance(port, dict):
+            continue
+        value, container_port = port.get("hostPort"), port.get("containerPort")
+        if defaulted and (value is None or (is_number(value) and value == 0)) and is_number(container_port):
+            yield container_port, (*c.path, "ports", j, "containerPort")
+        elif is_number(value):
+            yield value, (*c.path, "ports", j, "hostPort")
+
+
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     host_network = not params["allowHostNetwork"] and truthy(pod.spec.get("hostNetwork"))
     lo, hi = params["minPort"], params["maxPort"]
@@ -33,10 +52,9 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
         k: params[k] for k in ("allowHostNetwork", "minPort", "maxPort")})
     for c in examined(pod, params, legacy):
         causes = [(*pod.spec_path, "hostNetwork")] if host_network else []
-        for j, port in enumerate(as_list(c.get("ports"))):
-            value = port.get("hostPort") if isinstance(port, dict) else None
-            if is_number(value) and (value < lo or value > hi):
-                causes.append((*c.path, "ports", j, "hostPort"))
+        for value, place in _host_ports(pod, c):
+            if value < lo or value > hi:
+                causes.append(place)
         if causes:
             yield Violation(causes[0], f"The specified hostNetwork and hostPort are not allowed, pod: "
                                        f"{pod.pod_name}, container: {c.name}. Allowed values: {shown}",

@@ -2,7 +2,7 @@
 
 Azure ``K8sAzureV1ServiceAllowedPorts``: every ``spec.ports[].port`` must equal an entry of
 ``allowedServicePortsList`` or fall inside an entry ``lo-hi`` (unanchored ``[0-9]+-[0-9]+``).
-The ``default/kubernetes`` Service is exempt. Legacy: exact strings only.
+The ``default/kubernetes`` Service is exempt. Legacy: exact strings only, and no exemption.
 """
 
 from __future__ import annotations
@@ -18,21 +18,22 @@ from rules._rego import is_number
 from rules._resource import ServiceView, as_list
 
 _RANGE = re.compile(r"[0-9]+-[0-9]+")
+# What Rego's to_number (Go strconv.ParseFloat) accepts here: no surrounding blanks, ASCII digits.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def port_allowed(port: int, entry: str, legacy: bool = False) -> bool:
     if not legacy and _RANGE.search(entry):
-        fields = entry.split("-")
-        try:
-            return float(fields[0]) <= port <= float(fields[1])
-        except ValueError:
-            return False
+        lo, hi = entry.split("-")[:2]
+        if not (_NUMBER.fullmatch(lo) and _NUMBER.fullmatch(hi)):
+            return False  # to_number fails: the range clause is undefined, and no exact comparison
+        return float(lo) <= port <= float(hi)
     return str(port) == entry
 
 
 def check(svc: ServiceView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    if svc.namespace == "default" and svc.name == "kubernetes":
-        return
+    if not legacy and svc.namespace == "default" and svc.name == "kubernetes":
+        return  # the legacy template had no such exemption
     allowed = params["allowedServicePortsList"]
     for j, port in enumerate(as_list(svc.spec.get("ports"))):
         value = port.get("port") if isinstance(port, dict) else None
