@@ -117,9 +117,10 @@ def load_config(text: str, source: str = CONFIG_FILE) -> Config:
     if len(docs) > 1:
         raise ConfigError(source, docs[1].node.start_mark.line + 1 if docs[1].node else 1,
                           "a configuration holds one YAML document")
-    if not docs or docs[0].node is None:
+    if not docs or docs[0].node is None or _is_null(docs[0].node):  # empty, comments only, or a bare `---`
         return default_config()
     root = docs[0].node
+    _value(root, source)  # refuses duplicate keys at every level, naming the repeated key's line
     profile, default_ns = Profile.CURRENT, "default"
     global_match: dict[str, Any] = {}
     rule_values: dict[str, dict[str, Any]] = {}
@@ -157,8 +158,13 @@ def load_config(text: str, source: str = CONFIG_FILE) -> Config:
     return _build(profile, default_ns, global_match, rule_values, extensions, source)
 
 
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.value in ("", "~", "null", "Null", "NULL") \
+        and node.tag.endswith(":null")
+
+
 def _rule_values(rule: Rule, node: Node, source: str) -> dict[str, Any]:
-    if isinstance(node, ScalarNode) and node.value == "" and node.tag.endswith(":null"):
+    if _is_null(node):
         return {}
     values: dict[str, Any] = {}
     names = {p.name: p for p in rule.params}

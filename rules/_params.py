@@ -36,10 +36,13 @@ def is_string_list(value: Any) -> str | None:
 def is_regex(value: Any) -> str | None:
     if not isinstance(value, str):
         return "must be a string (an RE2 regular expression)"
+    options = re2.Options()
+    options.log_errors = False  # the error is reported to the user with the key's line instead
     try:
-        re2.compile(value)
+        re2.compile(value, options)
     except re2.error as exc:
-        return f"is not a valid RE2 regular expression ({exc})"
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        return f"is not a valid RE2 regular expression ({detail})"
     return None
 
 

@@ -44,9 +44,14 @@ def parse_comments(file: str, text: str, known: frozenset[str]) -> tuple[list[Co
         line = index + 1
         column = match.start() + 1
         unknown = sorted(ids - known)
-        if not ids or unknown:
-            what = f"unknown rule id(s) {', '.join(unknown)}" if unknown else "no rule id"
-            problems.append(Problem(file, line, column, f"kubeguard:ignore comment names {what}", "suppression"))
+        if unknown:  # the known ids still apply, as with the annotation
+            problems.append(Problem(file, line, column, f"kubeguard:ignore comment names unknown rule(s) "
+                                    f"{', '.join(unknown)}", "suppression"))
+            ids = ids & known
+        if not ids:
+            if not unknown:
+                problems.append(Problem(file, line, column, "kubeguard:ignore comment names no rule id",
+                                        "suppression"))
             continue
         if not sep or not reason:
             problems.append(Problem(file, line, column, "kubeguard:ignore comment without a reason "
@@ -54,9 +59,9 @@ def parse_comments(file: str, text: str, known: frozenset[str]) -> tuple[list[Co
             continue
         if raw[: match.start()].strip():
             found.append(CommentSuppression(line, ids, reason))
-        else:  # a full-line comment covers the next line that is not itself a comment
+        else:  # a full-line comment covers the next line that is neither blank nor itself a comment
             target = index + 1
-            while target < len(lines) and lines[target].lstrip().startswith("#"):
+            while target < len(lines) and (not lines[target].strip() or lines[target].lstrip().startswith("#")):
                 target += 1
             found.append(CommentSuppression(target + 1, ids, reason))
     return found, problems

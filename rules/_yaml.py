@@ -39,10 +39,53 @@ _Resolver.add_implicit_resolver(
 )
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# First characters that some implicit resolver (bool, int, float, null, timestamp, merge, value) may claim;
+# a plain scalar starting with any other character is a string.
+_RESOLVABLE_FIRST = frozenset(k for k in _Resolver.yaml_implicit_resolvers if k is not None)
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar text -> resolved tag (a pure function of the text)
+_PLAIN_TAGS_MAX = 20_000
+
+
 class _Composer(CParser, _Resolver):  # type: ignore[misc]
+    """libyaml's composer with a faster, equivalent resolver.
+
+    libyaml calls ``resolve`` (and the path-resolver hooks) from C for every node; the
+    inherited versions are generic Python. With no path resolvers registered the result
+    depends only on the node kind and, for a plain scalar, on its text: that is computed
+    once per distinct text and remembered.
+    """
+
     def __init__(self, stream: str) -> None:
         CParser.__init__(self, stream)
         _Resolver.__init__(self)
+
+    def resolve(self, kind: type[Node], value: str | None, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            if not implicit[0] or (value and value[0] not in _RESOLVABLE_FIRST):
+                return _STR_TAG
+            tag = _PLAIN_TAGS.get(value)  # type: ignore[arg-type]
+            if tag is None:
+                tag = _Resolver.resolve(self, kind, value, implicit)
+                if len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX and len(value) <= 64:  # type: ignore[arg-type]
+                    _PLAIN_TAGS[value] = tag  # type: ignore[index]
+            return tag
+        return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
+
+    def descend_resolver(self, current_node: Node | None, current_index: object) -> None:
+        pass  # no path resolvers
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
+if (None in _Resolver.yaml_implicit_resolvers or _Resolver.yaml_path_resolvers
+        or (_Resolver.DEFAULT_SCALAR_TAG, _Resolver.DEFAULT_SEQUENCE_TAG, _Resolver.DEFAULT_MAPPING_TAG)
+        != (_STR_TAG, _SEQ_TAG, _MAP_TAG)):  # pragma: no cover - guards the shortcut above against a new PyYAML
+    raise RuntimeError("PyYAML's resolver changed: rules._yaml._Composer.resolve must be revisited")
 
 
 class YamlError(Exception):
@@ -62,17 +105,65 @@ class RawDocument:
     error: YamlError | None = None
 
 
+def _nesting_bound(text: str) -> int:
+    """A cheap upper bound on how deep the collections of ``text`` can nest.
+
+    Every flow collection opens with ``[`` or ``{``. A block collection inside another starts
+    further right, except a sequence directly under a mapping key, so block nesting is at most
+    twice the longest line (libyaml's lines are never longer than the ``\\n``-separated ones).
+    """
+    if len(text) <= MAX_DEPTH:
+        return len(text)
+    longest = max(map(len, text.split("\n")))
+    return text.count("[") + text.count("{") + 2 * longest + 2
+
+
+def _too_deep(text: str) -> tuple[int, YamlError] | None:
+    """The first document whose collections nest deeper than MAX_DEPTH, found from parser events.
+
+    libyaml's composer (in C) recurses once per level and overflows the C stack on deeply
+    nested input (a segmentation fault, not an exception), so such a document must be found
+    without composing it. Parse errors are left for the composer to report.
+    """
+    parser = CParser(text)
+    index = depth = 0
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None or isinstance(event, yaml.StreamEndEvent):
+                return None
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH + 1:  # the builder's depth counts the root as 0
+                    mark = event.start_mark
+                    return index, YamlError(mark.line + 1, mark.column + 1,
+                                            f"document nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.DocumentEndEvent):
+                index += 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        parser.dispose()
+
+
 def compose_documents(text: str) -> Iterator[RawDocument]:
     """Yield every document's node tree; a syntax error ends the stream with an error item.
 
     libyaml cannot resume after a syntax error, so documents before it are kept and the
-    error is reported with its line.
+    error is reported with its line. A document nested too deep to compose safely ends the
+    stream the same way.
     """
+    deep = _too_deep(text) if _nesting_bound(text) > MAX_DEPTH else None
     loader = _Composer(text)
     index = 0
     try:
         while True:
             try:
+                if deep is not None and index == deep[0]:
+                    yield RawDocument(index, None, deep[1])
+                    return
                 if not loader.check_node():
                     return
                 node = loader.get_node()
@@ -103,7 +194,7 @@ _BOOL = {
 def _scalar(node: ScalarNode) -> object:
     tag = node.tag
     value = node.value
-    if tag == "tag:yaml.org,2002:str":
+    if tag == _STR_TAG:
         return value
     if tag == "tag:yaml.org,2002:int":
         return _int(value)
@@ -162,45 +253,55 @@ class _Builder:
 
     def build(self, node: Node, depth: int = 0) -> object:
         self.count += 1
-        if self.count > MAX_CONSTRUCTED_NODES:
-            raise YamlError(node.start_mark.line + 1, node.start_mark.column + 1,
-                            "document expands to too many nodes (alias bomb?)")
-        if depth > MAX_DEPTH:
-            raise YamlError(node.start_mark.line + 1, node.start_mark.column + 1,
-                            f"document nested deeper than {MAX_DEPTH} levels")
+        if self.count > MAX_CONSTRUCTED_NODES or depth > MAX_DEPTH:
+            self._refuse(node)
         if isinstance(node, ScalarNode):
-            return _scalar(node)
+            return node.value if node.tag == _STR_TAG else _scalar(node)
         key = id(node)
-        if key in self.memo:
+        memo = self.memo
+        if key in memo:
             # an alias: count what it would expand to, so alias bombs stay bounded
-            self.count += _size(self.memo[key])
-            return self.memo[key]
+            if _unfinished(node, memo[key]):
+                mark = node.start_mark  # go-yaml (kubectl) refuses this too: "anchor '…' value contains itself"
+                raise YamlError(mark.line + 1, mark.column + 1,
+                                "recursive alias: the value of the anchor here contains itself")
+            self.count += _size(memo[key])
+            return memo[key]
+        build = self.build
+        child = depth + 1
         if isinstance(node, SequenceNode):
             out_list: list[object] = []
-            self.memo[key] = out_list
+            memo[key] = out_list
+            append = out_list.append
             for item in node.value:
-                out_list.append(self.build(item, depth + 1))
+                append(build(item, child))
             return out_list
         assert isinstance(node, MappingNode)
         out: dict[object, object] = {}
-        self.memo[key] = out
+        memo[key] = out
         merged: dict[object, object] = {}
         for knode, vnode in node.value:
-            if knode.tag == "tag:yaml.org,2002:merge":
+            if knode.tag == _MERGE_TAG:
                 for source in self._merge_sources(vnode, depth):
                     for mk, mv in source.items():
                         merged.setdefault(mk, mv)
                 continue
-            k = self.build(knode, depth + 1)
+            k = build(knode, child)
             if isinstance(k, (dict, list)):
                 k = yaml.dump(k, default_flow_style=True).strip()
             if k in out:
                 raise YamlError(knode.start_mark.line + 1, knode.start_mark.column + 1,
                                 f"duplicate key {k!r}")
-            out[k] = self.build(vnode, depth + 1)
+            out[k] = build(vnode, child)
         for mk, mv in merged.items():
             out.setdefault(mk, mv)
         return out
+
+    def _refuse(self, node: Node) -> None:
+        mark = node.start_mark
+        if self.count > MAX_CONSTRUCTED_NODES:
+            raise YamlError(mark.line + 1, mark.column + 1, "document expands to too many nodes (alias bomb?)")
+        raise YamlError(mark.line + 1, mark.column + 1, f"document nested deeper than {MAX_DEPTH} levels")
 
     def _merge_sources(self, vnode: Node, depth: int) -> list[dict[object, object]]:
         value = self.build(vnode, depth + 1)
@@ -210,6 +311,19 @@ class _Builder:
             raise YamlError(vnode.start_mark.line + 1, vnode.start_mark.column + 1,
                             "merge key '<<' needs a mapping or a list of mappings")
         return sources
+
+
+def _unfinished(node: Node, value: object) -> bool:
+    """True when an alias points at a collection still being built (an ancestor): a cycle.
+
+    Checked only when an alias is met, so plain documents pay nothing: a sequence is complete
+    when every item is in, a mapping when every non-merge key is (duplicates are refused).
+    """
+    if isinstance(value, list):
+        return len(value) < len(node.value)
+    if isinstance(value, dict):
+        return len(value) < sum(1 for knode, _ in node.value if knode.tag != _MERGE_TAG)
+    return False
 
 
 def _size(value: object) -> int:
