@@ -25,8 +25,40 @@ _GLOBAL_VALIDATORS = {
     "namespaces": is_string_list,
     "labelSelector": is_label_selector,
 }
-# Sections owned by later stages (fixes, the bot); validated by their owners.
-EXTENSION_SECTIONS = ("fixes", "filter")
+EXTENSION_SECTIONS = ("fixes",)
+
+
+def _is_limits(value: Any) -> str | None:
+    if not isinstance(value, dict) or not set(value) <= {"cpu", "memory"}:
+        return "must be {cpu: <quantity>, memory: <quantity>}"
+    return None if all(isinstance(v, str) for v in value.values()) else "values must be strings such as 100m"
+
+
+def _is_id(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return None if ok else "must be a positive integer"
+
+
+def _is_string_map(value: Any) -> str | None:
+    ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    return None if ok else "must map registry prefixes to mirrors (strings)"
+
+
+def _is_port_map(value: Any) -> str | None:
+    def port(p: Any) -> bool:
+        return not isinstance(p, bool) and isinstance(p, int) and 0 < p < 65536
+    ok = isinstance(value, dict) and all((port(k) or (isinstance(k, str) and k.isdigit())) and port(v)
+                                         for k, v in value.items())
+    return None if ok else "must map ports to ports (1-65535)"
+
+
+FIX_VALIDATORS = {
+    "defaultLimits": _is_limits,
+    "runAsUser": _is_id,
+    "runAsGroup": _is_id,
+    "registryMirror": _is_string_map,
+    "portMap": _is_port_map,
+}
 
 
 class ConfigError(Exception):
@@ -150,11 +182,19 @@ def load_config(text: str, source: str = CONFIG_FILE) -> Config:
                     raise ConfigError(source, rknode.start_mark.line + 1,
                                       f"unknown rule {rule_id!r} (see `kubeguard rules`)")
                 rule_values[rule_id] = _rule_values(rule, rvnode, source)
-        elif key in EXTENSION_SECTIONS:
+        elif key == "fixes":
+            for fkey, fknode, fvnode in _entries(vnode, source, "fixes"):
+                validator = FIX_VALIDATORS.get(fkey)
+                if validator is None:
+                    raise ConfigError(source, fknode.start_mark.line + 1, f"fixes: unknown key {fkey!r} (expected "
+                                      + ", ".join(FIX_VALIDATORS) + ")")
+                error = validator(_value(fvnode, source))
+                if error:
+                    raise ConfigError(source, fknode.start_mark.line + 1, f"fixes.{fkey} {error}")
             extensions[key] = value
         else:
             raise ConfigError(source, line, f"unknown key {key!r} (expected profile, defaultNamespace, "
-                                            "excludedNamespaces, namespaces, labelSelector, rules)")
+                                            "excludedNamespaces, namespaces, labelSelector, rules, fixes)")
     return _build(profile, default_ns, global_match, rule_values, extensions, source)
 
 

@@ -1,0 +1,42 @@
+"""Replace a disallowed container port with the one ``fixes.portMap`` names; otherwise manual.
+
+Services of the same file that select this pod and target the old port number are pointed at
+the new one in the same edit, so the wiring keeps working.
+"""
+
+from typing import Any
+
+from fixes._edit import Unfixable
+from fixes._model import FixContext, FixSpec, Op, Safety, Set
+from fixes._paths import spec_path
+
+
+def _selects(selector: Any, labels: Any) -> bool:
+    if not isinstance(selector, dict) or not selector or not isinstance(labels, dict):
+        return False
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def build(ctx: FixContext) -> list[Op]:
+    port = ctx.get(ctx.finding.path)
+    target = ctx.settings.port_map.get(str(port))
+    if target is None:
+        raise Unfixable(f"no fixes.portMap entry for port {port}: change the containerPort to an allowed port "
+                        "(and the application's listen port), or allow it in allowedContainerPortsList")
+    ops: list[Op] = [Set(ctx.finding.path, target)]
+    labels = ctx.get((*spec_path(ctx.finding.path)[:-1], "metadata", "labels"))
+    for index, doc in enumerate(ctx.documents):
+        if not isinstance(doc, dict) or doc.get("kind") != "Service" or doc.get("apiVersion") != "v1":
+            continue
+        spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+        if not _selects(spec.get("selector"), labels):
+            continue
+        for j, item in enumerate(spec.get("ports") or []):
+            if isinstance(item, dict) and item.get("targetPort") == port:
+                ops.append(Set(("spec", "ports", j, "targetPort"), target, document=index))
+    return ops
+
+
+FIX = FixSpec("container-allowed-ports", Safety.BEHAVIOUR,
+              "changes the containerPort as fixes.portMap says (the application must listen there) and the "
+              "targetPort of Services in the file that select the pod", build)
