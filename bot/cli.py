@@ -88,6 +88,60 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if formats.fails(report, args.fail_on) else EXIT_OK
 
 
+def cmd_fix(args: argparse.Namespace) -> int:
+    """Print (--diff) or write (--write) the verified fixes; never writes a file whose fix failed verification."""
+    import fixes  # not needed by scan: keep it off the scan's start-up path
+
+    config = load_config(args.config, args.paths)
+    settings = fixes.settings_from_config(config)
+    safety = {"safe": fixes.Safety.SAFE, "value": fixes.Safety.VALUE, "all": fixes.Safety.BEHAVIOUR}[args.safety]
+    unknown = sorted(set(args.rule or ()) - set(rules.rule_ids()))
+    if unknown:
+        raise UsageError(f"unknown rule id(s): {', '.join(unknown)}")
+    unreadable: list[rules.Problem] = []
+    changed = False
+    for name, data in iter_inputs(args.paths, unreadable):
+        text = rules.decode(name, data)
+        if isinstance(text, rules.Problem):
+            print(f"{text}: not fixed", file=sys.stderr)
+            continue
+        result = fixes.fix_file(name, text, config, settings, rule_ids=args.rule, max_safety=safety)
+        for r in result.results:
+            if not r.fixed:
+                f = r.finding
+                print(f"{f.file}:{f.line}: manual: {f.rule.id}: {r.reason}", file=sys.stderr)
+        if not result.changed:
+            continue
+        changed = True
+        if args.write and name != "<stdin>":
+            _write_atomically(Path(name), result.after)
+            print(f"fixed {name} ({sum(r.fixed for r in result.results)} fix(es))", file=sys.stderr)
+        else:
+            sys.stdout.write(fixes.unified_diff(name, text, result.after))
+    for problem in unreadable:
+        print(f"{problem}: not fixed", file=sys.stderr)
+    if args.write:
+        return EXIT_OK
+    return EXIT_FINDINGS if changed else EXIT_OK
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the target and rename over it: a reader never sees half a file."""
+    import tempfile
+
+    mode = path.stat().st_mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".kubeguard", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     profile = rules.Profile(args.profile)
     sys.stdout.write(render_rules_text(profile))
@@ -124,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--fail-on", choices=("deny", "audit", "never"), default="deny",
                       help="exit 1 when a finding with this effect or stronger remains (default: deny)")
     scan.set_defaults(func=cmd_scan)
+
+    fix = sub.add_parser("fix", help="apply verified fixes (print a diff, or write the files)")
+    fix.add_argument("paths", nargs="+", metavar="PATH")
+    mode = fix.add_mutually_exclusive_group()
+    mode.add_argument("--diff", action="store_true", help="print a unified diff; exit 1 if anything would change "
+                      "(the default)")
+    mode.add_argument("--write", action="store_true", help="edit the files in place")
+    fix.add_argument("--rule", action="append", metavar="ID", help="only this rule (repeatable)")
+    fix.add_argument("--safety", choices=("safe", "value", "all"), default="value",
+                     help="which fixes to apply: safe flags only, also configured values (default), or also "
+                          "fixes that change behaviour")
+    fix.add_argument("--config", metavar="FILE")
+    fix.set_defaults(func=cmd_fix)
 
     rules_cmd = sub.add_parser("rules", help="list the rules and their parameters")
     rules_cmd.add_argument("--profile", choices=[p.value for p in rules.Profile], default="azure-current")

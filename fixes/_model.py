@@ -16,7 +16,7 @@ class Safety(str, enum.Enum):
 
     SAFE = "safe"  # only tightens a flag; the workload behaves the same unless it relied on the privilege
     VALUE = "value"  # needs a value chosen by configuration (limits, a UID, a profile, a registry)
-    BEHAVIOUR = "behaviour"  # changes what the workload can do (drops a volume, a port, a capability)
+    BEHAVIOUR = "changes-behaviour"  # changes what the workload can do (drops a volume, a port, a capability)
 
     @property
     def rank(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fixes._edit import Document, Edit, Unfixable, apply
@@ -211,10 +211,13 @@ def fix_file(file: str, text: str, config: Config, settings: FixSettings, *,
                 manual[finding_key(finding)] = attempt
             else:
                 manual[finding_key(finding)] = FixResult(finding, False, attempt.safety, attempt.summary,
-                                                         f"not applied: the fix is '{attempt.safety.value}' "
-                                                         f"(use --safety {attempt.safety.value} or all)")
+                                                         f"not applied: the fix {attempt.safety.value} "
+                                                         f"({attempt.summary}) is above the selected safety")
         if not progressed:
             break
     remaining = {finding_key(f) for f in scan_file(file, result.after, config).findings}
-    result.results.extend(r for key, r in manual.items() if key in remaining)
+    original = {finding_key(f): f for f in scan_file(file, text, config).findings}
+    for key, r in manual.items():
+        if key in remaining:  # report it where it is in the file as given
+            result.results.append(replace(r, finding=original.get(key, r.finding)))
     return result

@@ -53,7 +53,8 @@ def unified_diff(path: str, before: str, after: str, context: int = 3) -> str:
     """A ``git apply``-able unified diff, marking a missing final newline as git does."""
     a, b = _lines(before), _lines(after)
     out = []
-    for line in difflib.unified_diff(a, b, f"a/{path}", f"b/{path}", n=context):
+    name = path.lstrip("/")
+    for line in difflib.unified_diff(a, b, f"a/{name}", f"b/{name}", n=context):
         if line.startswith(("---", "+++")):
             out.append(line.rstrip("\n") + "\n")
             continue
