@@ -457,7 +457,8 @@ def test_deep_nesting_is_a_problem_not_a_crash() -> None:
     lines = done.stdout.splitlines()
     assert [ln.split(" ", 4)[:4] for ln in lines] == [
         ["P", "flow.yaml", "4", "parse"], ["P", "block.yaml", "6", "parse"], ["F", "ok.yaml", "6"]]
-    assert all("nested deeper than" in ln for ln in lines if ln.startswith("P"))
+    # our own bound, or libyaml's (PyYAML >= 6.0.4 builds refuse deep flow nesting themselves)
+    assert all("nested deeper than" in ln or "maximum nesting depth" in ln for ln in lines if ln.startswith("P"))
 
 
 def test_custom_tags_execute_nothing_and_raise_nothing(tmp_path: Path) -> None:
