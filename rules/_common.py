@@ -22,7 +22,9 @@ def examined(pod: PodView, params: dict[str, Any], legacy: bool, *,
         windows_skip = exclusions = False
     if windows_skip and pod.windows:
         return
+    if not exclusions or not (params.get("excludedContainers") or params.get("excludedImages")):
+        yield from pod.containers(lists)
+        return
     for container in pod.containers(lists):
-        if exclusions and container_excluded(container, params):
-            continue
-        yield container
+        if not container_excluded(container, params):
+            yield container

@@ -7,8 +7,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from yaml.nodes import Node
-
 from rules._config import MATCH_KEYS, Config, RuleConfig, default_config
 from rules._kinds import is_known
 from rules._match import in_scope
@@ -21,6 +19,7 @@ from rules._model import (
     Rule,
     Suppression,
     Violation,
+    fast_new,
 )
 from rules._registry import all_rules
 from rules._resource import ObjectView, PodView, as_dict, get, view
@@ -32,7 +31,7 @@ from rules._suppress import (
     parse_comments,
     split_ids,
 )
-from rules._yaml import Path, YamlError, compose_documents, construct, locate
+from rules._yaml import Located, Path, YamlError, compose_documents
 
 
 def decode(file: str, data: bytes) -> str | Problem:
@@ -125,7 +124,8 @@ def _scan_file(file: str, content: str | bytes, config: Config, plan: _Plan) -> 
             continue
         report.documents += 1
         try:
-            data = construct(raw.node)
+            located = Located(raw.node)
+            data = located.data
         except YamlError as exc:
             report.problems.append(Problem(file, exc.line, exc.column,
                                            f"document {raw.index + 1} skipped: {exc.cause}"))
@@ -138,12 +138,13 @@ def _scan_file(file: str, content: str | bytes, config: Config, plan: _Plan) -> 
                                            f"document {raw.index + 1} is not a mapping "
                                            f"(a {type(data).__name__}); skipped"))
             continue
-        for obj, base in _objects(file, data, raw.node, report):
-            _evaluate(file, raw.index, raw.node, obj, base, config, plan.enabled, comments, report)
+        for obj, base in _objects(file, data, located, report):
+            _evaluate(file, raw.index, located, obj, base, config, plan.enabled, comments, report)
     return report
 
 
-def _objects(file: str, data: dict[Any, Any], node: Node, report: Report) -> Iterator[tuple[dict[Any, Any], Path]]:
+def _objects(file: str, data: dict[Any, Any], located: Located,
+             report: Report) -> Iterator[tuple[dict[Any, Any], Path]]:
     """The Kubernetes objects of a document: itself, or the items of a ``kind: List``."""
     kind, api = data.get("kind"), data.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api, str):
@@ -153,14 +154,14 @@ def _objects(file: str, data: dict[Any, Any], node: Node, report: Report) -> Ite
             if isinstance(item, dict):
                 yield item, ("items", index)
             else:
-                key, _ = locate(node, ("items", index))
-                report.problems.append(Problem(file, key.start_mark.line + 1, key.start_mark.column + 1,
+                line, column = located.position(("items", index))
+                report.problems.append(Problem(file, line, column,
                                                f"List item {index} is not a mapping; skipped"))
         return
     yield data, ()
 
 
-def _evaluate(file: str, doc: int, node: Node, obj: dict[Any, Any], base: Path, config: Config,
+def _evaluate(file: str, doc: int, located: Located, obj: dict[Any, Any], base: Path, config: Config,
               enabled: tuple[tuple[Rule, RuleConfig, str], ...], comments: list[CommentSuppression],
               report: Report) -> None:
     kind, api = obj.get("kind"), obj.get("apiVersion")
@@ -168,7 +169,7 @@ def _evaluate(file: str, doc: int, node: Node, obj: dict[Any, Any], base: Path, 
         return
     obj_view = view(obj, base, config.default_namespace)
     labels = obj_view.labels if isinstance(obj_view, PodView) else as_dict(get(obj, "metadata", "labels"))
-    ignored = _annotation_suppression(file, node, obj_view, report)
+    ignored = _annotation_suppression(file, located, obj_view, report)
     scoped: dict[str, bool] = {}  # scope key -> in_scope answer for this object
     for rule, rc, scope_key in enabled:
         if kind not in rule.kinds:
@@ -181,13 +182,13 @@ def _evaluate(file: str, doc: int, node: Node, obj: dict[Any, Any], base: Path, 
         try:
             violations = list(rule.check(obj_view, rc.params, config.legacy))
         except Exception as exc:  # a rule bug must not lose the rest of the review
-            line = node.start_mark.line + 1
+            line = located.root.start_mark.line + 1
             report.problems.append(Problem(file, line, 1, f"rule {rule.id} failed on {obj_view.resource}: "
                                            f"{type(exc).__name__}: {exc}", "internal"))
             continue
         healthy = True
         for violation in _collapse(violations):
-            finding = _finding(file, doc, node, rule, rc.effect, obj_view, violation)
+            finding = _finding(file, doc, located, rule, rc.effect, obj_view, violation)
             if rule.id in ignored:
                 suppression: Suppression | None = Suppression("annotation", ignored[rule.id])
             else:
@@ -197,7 +198,8 @@ def _evaluate(file: str, doc: int, node: Node, obj: dict[Any, Any], base: Path, 
             else:
                 healthy = False
             report.findings.append(finding)
-        report.verdicts.append(ResourceVerdict(file, doc, obj_view.resource, rule.id, healthy))
+        report.verdicts.append(fast_new(ResourceVerdict, file=file, document=doc, resource=obj_view.resource,
+                                        rule_id=rule.id, healthy=healthy))
 
 
 def _collapse(violations: list[Violation]) -> list[Violation]:
@@ -215,25 +217,20 @@ def _collapse(violations: list[Violation]) -> list[Violation]:
     return list(merged.values())
 
 
-def _position(node: Node, path: Path) -> tuple[int, int]:
-    found, _ = locate(node, path)
-    return found.start_mark.line + 1, found.start_mark.column + 1
-
-
-def _finding(file: str, doc: int, node: Node, rule: Rule, effect: Effect, obj: ObjectView,
+def _finding(file: str, doc: int, located: Located, rule: Rule, effect: Effect, obj: ObjectView,
              v: Violation) -> Finding:
-    line, column = _position(node, v.path)
-    related = tuple((p, _position(node, p)[0]) for p in v.related)
-    return Finding(rule=rule, effect=effect, file=file, line=line, column=column, path=v.path,
-                   resource=obj.resource, document=doc, container=v.container, message=v.message,
-                   related=related)
+    line, column = located.position(v.path)
+    related = tuple((p, located.position(p)[0]) for p in v.related)
+    return fast_new(Finding, rule=rule, effect=effect, file=file, line=line, column=column, path=v.path,
+                    resource=obj.resource, document=doc, container=v.container, message=v.message,
+                    related=related, suppression=None)
 
 
 def _with_suppression(finding: Finding, suppression: Suppression) -> Finding:
     return replace(finding, suppression=suppression)
 
 
-def _annotation_suppression(file: str, node: Node, obj: ObjectView, report: Report) -> dict[str, str]:
+def _annotation_suppression(file: str, located: Located, obj: ObjectView, report: Report) -> dict[str, str]:
     """Rule ids suppressed by annotations on the object or its pod template, each with its own reason."""
     places: list[tuple[Path, dict[Any, Any]]] = [((*obj.base, "metadata", "annotations"),
                                                   as_dict(get(obj.obj, "metadata", "annotations")))]
@@ -245,7 +242,7 @@ def _annotation_suppression(file: str, node: Node, obj: ObjectView, report: Repo
             continue
         text = notes.get(ANNOTATION)
         why = notes.get(REASON_ANNOTATION)
-        line, column = _position(node, (*path, ANNOTATION))
+        line, column = located.position((*path, ANNOTATION))
         if not isinstance(why, str) or not why.strip():
             report.problems.append(Problem(file, line, column, f"{ANNOTATION} on {obj.resource} has no "
                                            f"{REASON_ANNOTATION}; not applied", "suppression"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from rules._kinds import template_path
@@ -82,11 +83,12 @@ class PodView(ObjectView):
     template: Path  # path of the pod (template) object: () for a Pod, ("spec","template") ...
     pod: dict[Any, Any]  # the pod (template) mapping: metadata + spec
 
-    @property
+    # Views are built once per object and read by 13 rules: the derived values are computed once.
+    @cached_property
     def spec(self) -> dict[Any, Any]:
         return as_dict(self.pod.get("spec"))
 
-    @property
+    @cached_property
     def spec_path(self) -> Path:
         return (*self.base, *self.template, "spec")
 
@@ -102,18 +104,30 @@ class PodView(ObjectView):
     def annotations(self) -> dict[Any, Any]:
         return as_dict(get(self.pod, "metadata", "annotations"))
 
-    @property
+    @cached_property
     def windows(self) -> bool:
         """Azure's templates skip pods whose ``spec.nodeSelector["kubernetes.io/os"]`` is windows."""
         return get(self.spec, "nodeSelector", "kubernetes.io/os") == "windows"
 
+    @cached_property
+    def _containers(self) -> dict[str, tuple[Container, ...]]:
+        spec, spec_path = self.spec, self.spec_path
+        out: dict[str, tuple[Container, ...]] = {}
+        for list_name in ALL_LISTS:
+            items = spec.get(list_name)
+            if not isinstance(items, list):
+                out[list_name] = ()
+                continue
+            out[list_name] = tuple(
+                Container(str(item.get("name")) if item.get("name") is not None else "", item,
+                          (*spec_path, list_name, index), list_name)
+                for index, item in enumerate(items) if isinstance(item, dict))
+        return out
+
     def containers(self, lists: tuple[str, ...] = ALL_LISTS) -> Iterator[Container]:
+        by_list = self._containers
         for list_name in lists:
-            for index, item in enumerate(as_list(self.spec.get(list_name))):
-                if isinstance(item, dict):
-                    name = item.get("name")
-                    yield Container(str(name) if name is not None else "", item,
-                                    (*self.spec_path, list_name, index), list_name)
+            yield from by_list[list_name]
 
 
 @dataclass(frozen=True)

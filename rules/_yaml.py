@@ -250,6 +250,8 @@ class _Builder:
     def __init__(self) -> None:
         self.count = 0
         self.memo: dict[int, object] = {}
+        # (id of a built dict or list, key or index) -> the key node (mapping) or item node (sequence)
+        self.where: dict[tuple[int, object], Node] = {}
 
     def build(self, node: Node, depth: int = 0) -> object:
         self.count += 1
@@ -273,18 +275,23 @@ class _Builder:
             out_list: list[object] = []
             memo[key] = out_list
             append = out_list.append
-            for item in node.value:
+            where = self.where
+            list_id = id(out_list)
+            for index, item in enumerate(node.value):
+                where[(list_id, index)] = item
                 append(build(item, child))
             return out_list
         assert isinstance(node, MappingNode)
         out: dict[object, object] = {}
         memo[key] = out
         merged: dict[object, object] = {}
+        where = self.where
+        out_id = id(out)
         for knode, vnode in node.value:
             if knode.tag == _MERGE_TAG:
                 for source in self._merge_sources(vnode, depth):
                     for mk, mv in source.items():
-                        merged.setdefault(mk, mv)
+                        merged.setdefault(mk, mv)  # merged keys have no place of their own in this mapping
                 continue
             k = build(knode, child)
             if isinstance(k, (dict, list)):
@@ -292,6 +299,7 @@ class _Builder:
             if k in out:
                 raise YamlError(knode.start_mark.line + 1, knode.start_mark.column + 1,
                                 f"duplicate key {k!r}")
+            where[(out_id, k)] = knode
             out[k] = build(vnode, child)
         for mk, mv in merged.items():
             out.setdefault(mk, mv)
@@ -337,6 +345,36 @@ def _size(value: object) -> int:
 def construct(node: Node) -> object:
     """Plain Python data for a node tree; raises YamlError with the offending line."""
     return _Builder().build(node)
+
+
+class Located:
+    """A document's data with the position of every key and item, for findings' lines."""
+
+    __slots__ = ("data", "root", "where")
+
+    def __init__(self, root: Node) -> None:
+        builder = _Builder()
+        self.data = builder.build(root)
+        self.root = root
+        self.where = builder.where
+
+    def position(self, path: Path) -> tuple[int, int]:
+        """1-based (line, column) of ``path``, or of its deepest existing ancestor (the key, for a mapping)."""
+        node: Node = self.root
+        current = self.data
+        where = self.where
+        for step in path:
+            try:
+                following = current[step]
+            except (KeyError, IndexError, TypeError):
+                break
+            found = where.get((id(current), step))
+            if found is None:  # a key merged in with `<<` (written elsewhere), or a string indexed by position
+                break
+            node = found
+            current = following
+        mark = node.start_mark
+        return mark.line + 1, mark.column + 1
 
 
 def locate(node: Node, path: Path) -> tuple[Node, Path]:
