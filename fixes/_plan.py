@@ -8,17 +8,18 @@ and the parsed data must equal the original with exactly the fix's operations ap
 from __future__ import annotations
 
 import copy
+import itertools
+import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fixes._edit import Document, Edit, Unfixable, apply
+from fixes._edit import Document, Edit, Unfixable, apply, finish_edits
 from fixes._model import Append, FixContext, FixSettings, Op, Remove, Safety, Set
 from fixes._registry import fix_for
-from rules import Config, Effect, Finding, scan_file
+from rules import Config, Effect, Finding, Report, scan_file
 from rules._yaml import Path, YamlError, compose_documents, construct
-
-MAX_ROUNDS = 500
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def _edits(text: str, docs: list[Any], home: int, ops: list[Op]) -> list[Edit]:
     for index in sorted({_doc_of(op, home) for op in ops}):
         node = docs[index][0]
         edits.extend(_doc_edits(Document(text, node), [op for op in ops if _doc_of(op, home) == index]))
-    return edits
+    return finish_edits(text, edits)
 
 
 def _doc_of(op: Op, home: int) -> int:
@@ -128,31 +129,65 @@ def _remap(path: Path, ops: list[Op]) -> Path | None:
     return tuple(out)
 
 
+def _scan(file: str, text: str, config: Config) -> Report:
+    return scan_file(file, text, config)
+
+
+class _State:
+    """A text of the file with its scan, and (composed once, on demand) its documents."""
+
+    def __init__(self, text: str, report: Report, docs: list[Any] | None = None) -> None:
+        self.text = text
+        self.report = report
+        self._docs = docs
+
+    def docs(self) -> list[Any]:
+        if self._docs is None:
+            self._docs = _documents(self.text)
+        return self._docs
+
+
 def fix_finding(file: str, text: str, finding: Finding, config: Config, settings: FixSettings,
                 before_findings: list[Finding] | None = None) -> FixResult:
+    """Compute, apply and verify the fix of one finding of ``text`` (a manual result when none verifies)."""
+    report = _scan(file, text, config)
+    if before_findings is not None:
+        report = Report(findings=list(before_findings), problems=report.problems)
+    return _attempt(file, _State(text, report), finding, config, settings)[0]
+
+
+def _attempt(file: str, state: _State, finding: Finding, config: Config,
+             settings: FixSettings) -> tuple[FixResult, _State | None]:
     spec = fix_for(finding.rule.id)
     if spec is None:
-        return FixResult(finding, False, None, "", "this rule has no automatic fix")
+        return FixResult(finding, False, None, "", "this rule has no automatic fix"), None
     try:
-        docs = _documents(text)
+        docs = state.docs()
         data = docs[finding.document][1]
         ctx = FixContext(finding, data, tuple(d for _, d in docs), config.rule(finding.rule.id).params, settings,
                          config.legacy)
         ops = spec.build(ctx)
         if not ops:
             raise Unfixable("nothing to change")
-        edits = _edits(text, docs, finding.document, ops)
-        after = apply(text, edits)
-        _verify(file, text, after, finding, ops, docs, config, before_findings)
+        edits = _edits(state.text, docs, finding.document, ops)
+        after = apply(state.text, edits)
+        if after == state.text:
+            raise Unfixable("nothing to change")
+        after_state = _verify(file, state, after, finding, ops, config)
     except Unfixable as exc:
-        return FixResult(finding, False, None, spec.summary, str(exc))
+        return FixResult(finding, False, None, spec.summary, str(exc)), None
     except (YamlError, KeyError, IndexError, TypeError, ValueError) as exc:
-        return FixResult(finding, False, None, spec.summary, f"no safe edit ({type(exc).__name__}: {exc})")
-    return FixResult(finding, True, spec.safety_of(ops), spec.summary, "", tuple(edits), text, after)
+        return FixResult(finding, False, None, spec.summary, f"no safe edit ({type(exc).__name__}: {exc})"), None
+    return FixResult(finding, True, spec.safety_of(ops), spec.summary, "", tuple(edits), state.text, after), after_state
 
 
-def _verify(file: str, before: str, after: str, finding: Finding, ops: list[Op], docs: list[Any],
-            config: Config, before_findings: list[Finding] | None) -> None:
+def _problems(report: Report) -> Counter[tuple[str, str]]:
+    """What the scanner could not read, regardless of where: an edit above a problem moves its line."""
+    return Counter((p.kind, p.cause) for p in report.problems)
+
+
+def _verify(file: str, before: _State, after: str, finding: Finding, ops: list[Op], config: Config) -> _State:
+    docs = before.docs()
     try:
         after_docs = _documents(after)
     except (Unfixable, YamlError) as exc:
@@ -164,47 +199,54 @@ def _verify(file: str, before: str, after: str, finding: Finding, ops: list[Op],
         expected = simulate(old, mine) if mine else old
         if new != expected:
             raise Unfixable("withdrawn: the edit changed data outside the fix's own paths")
-    if before_findings is None:
-        before_findings = scan_file(file, before, config).findings
-    after_report = scan_file(file, after, config)
-    if after_report.problems != scan_file(file, before, config).problems:
+    after_report = _scan(file, after, config)
+    if _problems(after_report) != _problems(before.report):
         raise Unfixable("withdrawn: the edit changes what the scanner reports as problems")
-    allowed = set()
-    for f in before_findings:
+    allowed: dict[tuple[Any, ...], set[bool]] = {}
+    for f in before.report.findings:
         path = _remap(f.path, ops) if f.document == finding.document else f.path
         if path is not None:
-            allowed.add((f.rule.id, f.document, f.resource, path))
-    target = (finding.rule.id, finding.document, finding.resource, finding.path)
+            allowed.setdefault((f.rule.id, f.document, f.resource, path), set()).add(f.suppressed)
+    # where the target would be now: a removed node's path may be taken by a later list item's finding
+    target_path = _remap(finding.path, ops)
+    target = (finding.rule.id, finding.document, finding.resource, target_path)
     for f in after_report.findings:
         key = finding_key(f)
-        if key == target:
+        if target_path is not None and key == target:
             raise Unfixable("withdrawn: the finding is still reported after the edit")
         if key not in allowed:
             raise Unfixable(f"withdrawn: the edit would introduce a new finding ({f.rule.id}: {f.message})")
+        if f.suppressed not in allowed[key]:
+            raise Unfixable(f"withdrawn: the edit moves a line under or away from a kubeguard:ignore comment "
+                            f"({f.rule.id} would be {'hidden' if f.suppressed else 'reported again'})")
+    return _State(after, after_report, after_docs)
 
 
-def fix_file(file: str, text: str, config: Config, settings: FixSettings, *,
-             rule_ids: Iterable[str] | None = None, max_safety: Safety = Safety.VALUE) -> FileFix:
-    """Apply every verified fix the selection allows, one at a time, re-scanning in between.
+def _candidates(report: Report, selected: frozenset[str] | None, skip: dict[tuple[Any, ...], FixResult]) \
+        -> list[Finding]:
+    return sorted((f for f in report.findings if not f.suppressed and f.effect is not Effect.DISABLED
+                   and (selected is None or f.rule.id in selected) and finding_key(f) not in skip),
+                  key=lambda f: (f.document, f.rule.id, [str(s) for s in f.path]))
 
-    Fixes are applied in a canonical order and each insertion lands at a position that does not
-    depend on the others, so the result equals fixing the findings one by one in any order.
+
+def _run(file: str, state: _State, config: Config, settings: FixSettings, selected: frozenset[str] | None,
+         max_safety: Safety) -> tuple[list[FixResult], dict[tuple[Any, ...], FixResult], _State]:
+    """Fix one finding at a time in the canonical order, each verified against the text it edits.
+
+    A finding whose fix failed is tried again once later fixes have changed the text (one may have
+    unblocked it). Every applied fix removes a finding and adds none, so this ends.
     """
-    selected = set(rule_ids) if rule_ids is not None else None
-    result = FileFix(file, text, text)
+    applied: list[FixResult] = []
     manual: dict[tuple[Any, ...], FixResult] = {}
-    for _ in range(MAX_ROUNDS):
-        findings = scan_file(file, result.after, config).findings
-        candidates = sorted((f for f in findings if not f.suppressed and f.effect is not Effect.DISABLED
-                             and (selected is None or f.rule.id in selected)
-                             and finding_key(f) not in manual),
-                            key=lambda f: (f.document, f.rule.id, [str(s) for s in f.path]))
+    retried_at = 0  # how many fixes were applied when the findings put aside were last tried
+    while True:
         progressed = False
-        for finding in candidates:
-            attempt = fix_finding(file, result.after, finding, config, settings, findings)
+        for finding in _candidates(state.report, selected, manual):
+            attempt, after = _attempt(file, state, finding, config, settings)
             if attempt.fixed and attempt.safety is not None and attempt.safety.rank <= max_safety.rank:
-                result.results.append(attempt)
-                result.after = attempt.after
+                assert after is not None
+                applied.append(attempt)
+                state = after
                 progressed = True
                 break
             if not attempt.fixed:
@@ -214,9 +256,135 @@ def fix_file(file: str, text: str, config: Config, settings: FixSettings, *,
                                                          f"not applied: the fix {attempt.safety.value} "
                                                          f"({attempt.summary}) is above the selected safety")
         if not progressed:
-            break
-    remaining = {finding_key(f) for f in scan_file(file, result.after, config).findings}
-    original = {finding_key(f): f for f in scan_file(file, text, config).findings}
+            if manual and len(applied) > retried_at:
+                retried_at = len(applied)
+                manual.clear()
+                continue
+            return applied, manual, state
+
+
+# ---- files of many documents: each fixed on its own ------------------------------------------------------
+
+# Rules whose fix may edit another document of the file (a Deployment's port and the Services that target
+# it): fixed over the whole file, after the documents are fixed one by one.
+CROSS_DOCUMENT = frozenset({"container-allowed-ports"})
+_MARKER = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
+_PREAMBLE = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]*(?:#[^\n]*)?")
+
+
+@dataclass
+class _Piece:
+    """A run of whole documents of the file, from a ``---`` line to the next (the first from the top)."""
+
+    start: int  # offset in the original text
+    text: str
+    first_document: int
+    first_line: int  # 0-based line of the file where the piece starts
+    report: Report
+
+
+def _pieces(file: str, text: str, config: Config, whole: Report) -> list[_Piece] | None:
+    """The file cut at its ``---`` lines, if every piece read alone scans exactly as it does in the file.
+
+    Findings of a document depend only on that document (and on comments, by line), so each piece can be
+    fixed as a file of its own: a fix is then verified in time proportional to its document, not the file.
+    """
+    cuts = [m.start() for m in _MARKER.finditer(text) if m.start() > 0]
+    if not cuts:
+        return None
+    if _PREAMBLE.fullmatch(text, 0, cuts[0]):  # comments only above the first `---`: they go with it
+        cuts = cuts[1:]
+    bounds = [0, *cuts, len(text)]
+    pieces: list[_Piece] = []
+    document = 0
+    for start, end in itertools.pairwise(bounds):
+        piece = text[start:end]
+        report = _scan(file, piece, config)
+        pieces.append(_Piece(start, piece, document, text.count("\n", 0, start), report))
+        document += sum(1 for _ in compose_documents(piece))
+    if len(pieces) < 2 or _signature(whole) != sorted(
+            (s for p in pieces for s in _signature(p.report, p.first_document, p.first_line)), key=repr):
+        return None
+    return pieces
+
+
+def _signature(report: Report, document: int = 0, line: int = 0) -> list[tuple[Any, ...]]:
+    out = [("finding", f.rule.id, f.document + document, f.resource, tuple(map(str, f.path)), f.line + line,
+            f.column, f.suppressed, f.message, f.effect.value) for f in report.findings]
+    out += [("problem", p.kind, p.cause, p.line + line, p.column) for p in report.problems]
+    return sorted(out, key=repr)
+
+
+def _lift(finding: Finding, document: int, line: int) -> Finding:
+    if not document and not line:
+        return finding
+    return replace(finding, document=finding.document + document, line=finding.line + line,
+                   related=tuple((p, n + line) for p, n in finding.related))
+
+
+def _by_pieces(file: str, text: str, config: Config, settings: FixSettings, selected: frozenset[str] | None,
+               max_safety: Safety, whole: Report, pieces: list[_Piece]) \
+        -> tuple[list[FixResult], dict[tuple[Any, ...], FixResult], str] | None:
+    """Every piece fixed alone, spliced back; None when the spliced file does not scan as its pieces did."""
+    local = frozenset(selected if selected is not None else {f.rule.id for f in whole.findings}) - CROSS_DOCUMENT
+    applied: list[FixResult] = []
+    manual: dict[tuple[Any, ...], FixResult] = {}
+    done: list[str] = []  # the fixed text of the pieces so far
+    current = text
+    expected: list[tuple[Any, ...]] = []
+    for piece in pieces:
+        prefix = "".join(done)
+        suffix = text[piece.start + len(piece.text):]
+        offset, line = len(prefix), prefix.count("\n")
+        results, left, final = _run(file, _State(piece.text, piece.report), config, settings, local, max_safety)
+        for r in results:
+            after = prefix + r.after + suffix
+            applied.append(replace(r, finding=_lift(r.finding, piece.first_document, line),
+                                   edits=tuple(Edit(e.start + offset, e.end + offset, e.text) for e in r.edits),
+                                   before=current, after=after))
+            current = after
+        for r in left.values():
+            lifted = _lift(r.finding, piece.first_document, piece.first_line)
+            manual[finding_key(lifted)] = replace(r, finding=lifted)
+        expected += _signature(final.report, piece.first_document, line)
+        done.append(final.text)
+    spliced = "".join(done)
+    if _signature(_scan(file, spliced, config)) != sorted(expected, key=repr):
+        return None
+    return applied, manual, spliced
+
+
+def fix_file(file: str, text: str, config: Config, settings: FixSettings, *,
+             rule_ids: Iterable[str] | None = None, max_safety: Safety = Safety.VALUE) -> FileFix:
+    """Apply every verified fix the selection allows, one at a time, re-scanning in between.
+
+    Fixes are applied in a canonical order and each insertion lands at a position that does not
+    depend on the others, so the result equals fixing the findings one by one in any order. A finding
+    whose fix failed is tried again once later fixes have changed the file (one may have unblocked it).
+
+    A file of many documents is fixed document by document (each fix verified on its own document, so
+    the cost grows with the file, not with its square), then the fixes that span documents over the
+    whole file; should the spliced file not scan as its documents did, the whole file is fixed at once.
+    """
+    selected = frozenset(rule_ids) if rule_ids is not None else None
+    whole = _scan(file, text, config)
+    result = FileFix(file, text, text)
+    manual: dict[tuple[Any, ...], FixResult] = {}
+    pieces = _pieces(file, text, config, whole)
+    split = _by_pieces(file, text, config, settings, selected, max_safety, whole, pieces) if pieces else None
+    if split is not None:
+        result.results, manual, spliced = split
+        cross = CROSS_DOCUMENT if selected is None else selected & CROSS_DOCUMENT
+        state = _State(spliced, _scan(file, spliced, config))
+        if cross:
+            more, left, state = _run(file, state, config, settings, cross, max_safety)
+            result.results += more
+            manual.update(left)
+    else:
+        result.results, manual, state = _run(file, _State(text, whole), config, settings, selected, max_safety)
+    result.after = state.text
+    remaining = {finding_key(f) for f in state.report.findings}
+    original = {finding_key(f): f for f in whole.findings}
     for key, r in manual.items():
         if key in remaining:  # report it where it is in the file as given
             result.results.append(replace(r, finding=original.get(key, r.finding)))

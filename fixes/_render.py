@@ -10,7 +10,7 @@ from dataclasses import dataclass
 class Suggestion:
     start_line: int  # 1-based, inclusive, in the file before the fix
     end_line: int
-    replacement: str  # the new text of those lines (without the final line break)
+    replacement: str  # the new text of those lines (without the final line break); "" deletes them
 
     def block(self) -> str:
         """A ```suggestion fence longer than any backtick run inside."""
@@ -19,11 +19,19 @@ class Suggestion:
             run = run + 1 if ch == "`" else 0
             longest = max(longest, run)
         fence = "`" * max(3, longest + 1)
+        if not self.replacement:  # an empty block deletes the lines (one empty line would replace them)
+            return f"{fence}suggestion\n{fence}"
         return f"{fence}suggestion\n{self.replacement}\n{fence}"
 
 
 def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
+    """Lines as git and GitHub count them: split after each ``\n`` only (``\r``, form feeds, U+2028 and
+    the other characters ``str.splitlines`` breaks at are content)."""
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
 
 
 def suggestion(before: str, after: str) -> Suggestion | None:
@@ -43,10 +51,15 @@ def suggestion(before: str, after: str) -> Suggestion | None:
             a_hi, b_hi = a_hi + 1, b_hi + 1  # anchor on the following line instead
         else:
             a_lo, b_lo = a_lo - 1, b_lo - 1
-    text = "".join(b[b_lo:b_hi])
+    if b_hi > b_lo and not "".join(b[b_lo:b_hi]).strip("\r\n"):  # new empty lines only: "" would delete
+        if a_lo > 0:
+            a_lo, b_lo = a_lo - 1, b_lo - 1
+        elif a_hi < len(a):
+            a_hi, b_hi = a_hi + 1, b_hi + 1
+    text = "".join(line[:-2] + "\n" if line.endswith("\r\n") else line for line in b[b_lo:b_hi])
     if text.endswith("\n"):
         text = text[:-1]
-    return Suggestion(a_lo + 1, a_hi, text.replace("\r\n", "\n").replace("\r", "\n"))
+    return Suggestion(a_lo + 1, a_hi, text)  # lines joined by \n whatever the file's line breaks
 
 
 def unified_diff(path: str, before: str, after: str, context: int = 3) -> str:
@@ -54,8 +67,8 @@ def unified_diff(path: str, before: str, after: str, context: int = 3) -> str:
     a, b = _lines(before), _lines(after)
     out = []
     name = path.lstrip("/")
-    for line in difflib.unified_diff(a, b, f"a/{name}", f"b/{name}", n=context):
-        if line.startswith(("---", "+++")):
+    for number, line in enumerate(difflib.unified_diff(a, b, f"a/{name}", f"b/{name}", n=context)):
+        if number < 2:  # the ---/+++ header (a removed `---` document separator is content)
             out.append(line.rstrip("\n") + "\n")
             continue
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")

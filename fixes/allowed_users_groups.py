@@ -6,7 +6,7 @@ from typing import Any
 
 from fixes._edit import Unfixable
 from fixes._model import FixContext, FixSpec, Op, Safety, Set
-from fixes._paths import container_path
+from fixes._paths import container_path, spec_path
 
 
 def _allowed(value: int, ranges: list[dict[str, Any]], legacy: bool) -> bool:
@@ -33,13 +33,16 @@ def _user(ctx: FixContext) -> int:
 def build(ctx: FixContext) -> list[Op]:
     path = ctx.finding.path
     field = path[-1]
-    c = container_path(path)
-    sc = (*c, "securityContext")
     if field in ("runAsUser", "runAsNonRoot"):
+        if len(path) >= 2 and path[-2] == "securityContext" \
+                and path[:-2] == spec_path(path):
+            raise Unfixable(f"the pod's securityContext.{field} applies to every container: set runAsUser to a "
+                            "non-zero ID there (or in each container) by hand")
+        sc = (*container_path(path), "securityContext")
         ops: list[Op] = [Set(path if field == "runAsUser" else (*sc, "runAsUser"), _user(ctx))]
         if ctx.params["runAsUserRule"] == "MustRunAsNonRoot":
             ops.append(Set((*sc, "runAsNonRoot"), True))
-        return _dedupe(ops)
+        return _dedupe([*ops, *_no_escalation(ctx, sc)])
     if field in ("runAsGroup", "fsGroup"):
         return [Set(path, _pick(ctx.settings.run_as_group, field, ctx))]
     if field == "supplementalGroups":
@@ -48,6 +51,21 @@ def build(ctx: FixContext) -> list[Op]:
             return [Set(path, [_pick(ctx.settings.run_as_group, field, ctx)])]
         raise Unfixable("remove the disallowed IDs from supplementalGroups (the list is kept as written)")
     raise Unfixable(f"no automatic fix for {field}")
+
+
+def _no_escalation(ctx: FixContext, sc: tuple[str | int, ...]) -> list[Op]:
+    """Azure's privilege-escalation rule fires once a container runs as a non-zero user without an explicit
+    ``allowPrivilegeEscalation``: the fix sets it to false as that rule's fix does (with ``privileged: false``,
+    which Kubernetes requires alongside it), except for a container adding SYS_ADMIN, left to a person."""
+    if ctx.legacy or ctx.get((*sc, "allowPrivilegeEscalation")) is not None:
+        return []
+    added = ctx.get((*sc, "capabilities", "add"))
+    if isinstance(added, list) and any(str(cap).upper() in ("SYS_ADMIN", "CAP_SYS_ADMIN") for cap in added):
+        return []
+    ops: list[Op] = [Set((*sc, "allowPrivilegeEscalation"), False)]
+    if ctx.get((*sc, "privileged")) is True:
+        ops.append(Set((*sc, "privileged"), False))
+    return ops
 
 
 def _dedupe(ops: list[Op]) -> list[Op]:

@@ -25,9 +25,11 @@ def build(ctx: FixContext) -> list[Op]:
     if len(bad) < len(added):
         return [Remove((*caps, "add", i)) for i in bad]
     capabilities = ctx.get(caps)
-    if isinstance(capabilities, dict) and len(capabilities) > 1:
-        return [Remove((*caps, "add"))]
-    return [Remove(caps)]
+    if isinstance(capabilities, dict) and len(capabilities) == 1 and not ctx.params["requiredDropCapabilities"]:
+        return [Remove(caps)]
+    # with required drops configured the drop fix writes into this mapping: it stays (`capabilities: {}` when
+    # emptied), so both fixes give the same text in either order
+    return [Remove((*caps, "add"))]
 
 
 FIX = FixSpec("container-allowed-capabilities", Safety.BEHAVIOUR,

@@ -17,14 +17,41 @@ def _selects(selector: Any, labels: Any) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _protocol(port: Any) -> str:
+    return str(port.get("protocol") or "TCP") if isinstance(port, dict) else "TCP"
+
+
+def _running_ports(ctx: FixContext, spec: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """The ports of the containers that run side by side (containers and restartPolicy: Always sidecars),
+    which share the pod's network namespace."""
+    found = []
+    for list_name in ("containers", "initContainers"):
+        items = ctx.get((*spec, list_name))
+        for ci, container in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(container, dict) or (list_name == "initContainers"
+                                                   and container.get("restartPolicy") != "Always"):
+                continue
+            ports = container.get("ports")
+            for pi, port in enumerate(ports if isinstance(ports, list) else []):
+                if isinstance(port, dict):
+                    found.append(((*spec, list_name, ci, "ports", pi), port))
+    return found
+
+
 def build(ctx: FixContext) -> list[Op]:
     port = ctx.get(ctx.finding.path)
     target = ctx.settings.port_map.get(str(port))
     if target is None:
         raise Unfixable(f"no fixes.portMap entry for port {port}: change the containerPort to an allowed port "
                         "(and the application's listen port), or allow it in allowedContainerPortsList")
+    spec = spec_path(ctx.finding.path)
+    protocol = _protocol(ctx.get(ctx.finding.path[:-1]))
+    for owner, other in _running_ports(ctx, spec):
+        if owner != ctx.finding.path[:-1] and other.get("containerPort") == target and _protocol(other) == protocol:
+            raise Unfixable(f"port {target}/{protocol} is already used by a container of this pod: change this "
+                            "containerPort by hand, or map it elsewhere in fixes.portMap")
     ops: list[Op] = [Set(ctx.finding.path, target)]
-    labels = ctx.get((*spec_path(ctx.finding.path)[:-1], "metadata", "labels"))
+    labels = ctx.get((*spec[:-1], "metadata", "labels"))
     for index, doc in enumerate(ctx.documents):
         if not isinstance(doc, dict) or doc.get("kind") != "Service" or doc.get("apiVersion") != "v1":
             continue

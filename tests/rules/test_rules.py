@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixture_config import merged_config
 
 import rules
 
@@ -22,22 +23,10 @@ HERE = Path(__file__).parent
 BASE = yaml.safe_load((HERE / "base-config.yaml").read_text())
 FIXTURES = sorted(p for p in HERE.glob("*/*.yaml") if p.parent.name in rules.rule_ids())
 _MARK = re.compile(r"#\s*(expect|expect-suppressed):\s*(.+)$")
-_HEADER = re.compile(r"^#\s*kubeguard:\s*(\{.*\})\s*$")
 
 
 def fixture_config(text: str) -> rules.Config:
-    merged = {**BASE, "rules": {k: dict(v) for k, v in BASE["rules"].items()}}
-    first = text.splitlines()[0] if text else ""
-    header = _HEADER.match(first)
-    if header:
-        override = yaml.safe_load(header.group(1))
-        for key, value in override.items():
-            if key == "rules":
-                for rule_id, params in value.items():
-                    merged["rules"].setdefault(rule_id, {}).update(params or {})
-            else:
-                merged[key] = value
-    return rules.load_config(yaml.safe_dump(merged), "fixture config")
+    return merged_config(text, BASE)
 
 
 def expectations(text: str) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:

@@ -1,0 +1,121 @@
+"""Edge cases of the text-edit engine (``fixes._edit``) that no golden needs a whole manifest for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fixes import Edit, Unfixable, apply
+from fixes._edit import Document, finish_edits
+from rules._yaml import compose_documents, construct
+
+
+def _doc(text: str) -> Document:
+    return Document(text, next(compose_documents(text)).node)
+
+
+def set_values(text: str, *assignments: tuple[tuple[Any, ...], Any]) -> str:
+    after = apply(text, _doc(text).set_values(list(assignments)))
+    next(compose_documents(after))  # still parses
+    return after
+
+
+def remove(text: str, path: tuple[Any, ...]) -> str:
+    doc = _doc(text)
+    edit = doc.remove_item(path) if isinstance(path[-1], int) else doc.remove_entry(path)
+    return apply(text, finish_edits(text, [edit]))
+
+
+def append(text: str, path: tuple[Any, ...], value: Any) -> str:
+    return apply(text, [_doc(text).append_item(path, value)])
+
+
+def data(text: str) -> Any:
+    return construct(next(compose_documents(text)).node)
+
+
+def test_inserted_lines_take_the_line_break_of_the_line_above() -> None:
+    text = "a:\r\n  x: 1\r\nb:\n  y: 1\n"
+    assert set_values(text, (("a", "z"), 2), (("b", "z"), 3)) == "a:\r\n  x: 1\r\n  z: 2\r\nb:\n  y: 1\n  z: 3\n"
+
+
+def test_a_space_before_the_colon() -> None:
+    assert set_values("a :\nb: 1\n", (("a",), 1)) == "a : 1\nb: 1\n"
+    assert set_values("a :\nb: 1\n", (("a", "c"), 1)) == "a :\n  c: 1\nb: 1\n"
+
+
+def test_a_custom_tag_is_not_rewritten() -> None:
+    with pytest.raises(Unfixable, match="custom tag"):
+        set_values("a: !flag true\n", (("a",), 80))
+    assert set_values("a: !!str x\n", (("a",), "z")) == "a: !!str z\n"
+
+
+def test_the_nearest_indentation_wins_in_a_mixed_file() -> None:
+    text = "top:\n    four: {}\n    deep:\n        x: 1\nother:\n  two:\n    y: 1\n  new:\n"
+    assert set_values(text, (("other", "new", "k"), 1)).endswith("  new:\n    k: 1\n")
+    assert "    deep:\n        x: 1\n        z: 1\n" in set_values(text, (("top", "deep", "z"), 1))
+
+
+def test_new_first_key_goes_above_its_comment_but_not_above_a_deeper_one() -> None:
+    text = "m:\n  # about b\n  b: 1\n"
+    assert set_values(text, (("m", "a"), 0)) == "m:\n  a: 0\n  # about b\n  b: 1\n"
+    text = "m:\n    # a note about m\n  b: 1\n"
+    assert set_values(text, (("m", "a"), 0)) == "m:\n    # a note about m\n  a: 0\n  b: 1\n"
+
+
+@pytest.mark.parametrize(("text", "path", "expected"), [
+    ("l: [a, b, c]\n", ("l", 1), "l: [a, c]\n"),
+    ("l: [a, b, c]\n", ("l", 2), "l: [a, b]\n"),
+    ("l: [a]\n", ("l", 0), "l: []\n"),
+    ("m: {a: 1, b: 2,}\n", ("m", "b"), "m: {a: 1,}\n"),
+    ("m: {\n  a: 1,\n  b: 2\n}\n", ("m", "a"), "m: {\n  b: 2\n}\n"),
+    ("m: {\n  a: 1,\n  b: 2\n}\n", ("m", "b"), "m: {\n  a: 1\n}\n"),
+    ("l:\n- a\n", ("l", 0), "l: []\n"),
+    ("l:  # keep\n  - a\nz: 1\n", ("l", 0), "l: []  # keep\nz: 1\n"),
+    ("x: &x 1\nl:\n- *x\n- b\n", ("l", 0), "x: &x 1\nl:\n- b\n"),
+    ("l:\n- a\n- b", ("l", 1), "l:\n- a"),
+    ("l:\r\n- a\r\n- b", ("l", 1), "l:\r\n- a"),
+])
+def test_removals(text: str, path: tuple[Any, ...], expected: str) -> None:
+    assert remove(text, path) == expected
+    assert data(expected) is not None
+
+
+def test_removing_an_anchor_that_is_used_elsewhere_is_refused() -> None:
+    with pytest.raises(Unfixable, match="anchor &v"):
+        remove("l:\n- &v {a: 1}\n- b\nm: *v\n", ("l", 0))
+    assert remove("l:\n- &v {a: 1}\n- b\n", ("l", 0)) == "l:\n- b\n"  # an unused anchor goes with its item
+
+
+def test_editing_inside_an_alias_is_refused_but_replacing_it_is_local() -> None:
+    text = "a: &s {x: 1}\nb: *s\n"
+    with pytest.raises(Unfixable, match=r"b is the YAML alias \*s"):
+        set_values(text, (("b", "y"), 2))
+    t = "a: &t 1\nb: *t\n"
+    assert set_values(t, (("b",), 2)) == "a: &t 1\nb: 2\n"
+
+
+def test_append_keeps_the_list_style_and_a_missing_final_newline() -> None:
+    assert append("l:\n  - a\n  - b", ("l",), "c") == "l:\n  - a\n  - b\n  - c"
+    assert append("l: [a]\n", ("l",), "b") == "l: [a, b]\n"
+    assert append("l: &x []\n", ("l",), "b") == "l: &x [b]\n"
+
+
+def test_quoting_is_kept_where_it_can_hold_the_value() -> None:
+    assert set_values("a: 'x'\n", (("a",), "it's")) == "a: 'it''s'\n"
+    assert set_values("a: 'x'\n", (("a",), "two\nlines")) == 'a: "two\\nlines"\n'
+    assert set_values('a: "x"\n', (("a",), 80)) == "a: 80\n"
+    assert set_values("a: x\n", (("a",), "true")) == 'a: "true"\n'
+    for text in ("1:30", "1e3", "0x1F", "2001-12-14", "Yes", "~", "1_000"):  # YAML 1.1 would read another type
+        assert set_values("a: x\n", (("a",), text)) == f'a: "{text}"\n'
+    assert set_values("a: x\n", (("a",), "registry.example.com/app:1.2")) == "a: registry.example.com/app:1.2\n"
+
+
+def test_deletions_merge_and_the_file_still_ends_without_a_newline() -> None:
+    text = "a: 1\nb: 2\nc: 3"
+    merged = finish_edits(text, [Edit(5, 10, ""), Edit(10, 14, "")])
+    assert merged == [Edit(4, 14, "")] and apply(text, merged) == "a: 1"
+    assert finish_edits(text, [Edit(5, 10, ""), Edit(8, 14, "")]) == [Edit(4, 14, "")]
+    with pytest.raises(Unfixable, match="overlapping"):
+        finish_edits(text, [Edit(5, 10, "x"), Edit(8, 14, "")])

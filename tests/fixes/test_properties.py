@@ -1,0 +1,548 @@
+"""Property-based tests of ``fixes.fix_file`` on generated manifests, written as text in varied styles.
+
+The generator writes Kubernetes manifests the way people do: every workload kind and Services, 2- or
+4-space indentation, indented or flush sequences, block or flow ``securityContext``, comments on their
+own lines and after values, ``kubeguard:ignore`` comments, CRLF or LF, a final newline or not, trailing
+spaces, several documents, and random subsets of the fields the rules judge. Under both profiles, with the
+default configuration and with the reference configuration plus a ``fixes:`` section, all safety classes:
+
+- ``fix_file`` never raises;
+- every applied fix verifies: scanned again, its finding is gone and no finding appears (or changes its
+  suppression) that was not there; the edits turn ``before`` into ``after``;
+- idempotence: fixing the output changes nothing;
+- minimality: every line of the input that no edit touched is in the output, unchanged and in order (per
+  fix, and over the whole chain of fixes, checked against ``difflib``'s changed regions);
+- ``fixes.suggestion`` lies within the file and rebuilds the fixed text;
+- the output parses, with the problems of the input and no others.
+
+``KUBEGUARD_FUZZ_EXAMPLES=N`` runs N examples per test instead of the CI budget.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import os
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import fixes
+import rules
+from rules._yaml import compose_documents
+
+HERE = Path(__file__).parent
+BASE = yaml.safe_load((HERE.parent / "rules" / "base-config.yaml").read_text())
+FIXES_SECTION = {
+    "registryMirror": {"docker.io/library": "healthyClusterRegistry.azurecr.io",
+                       "docker.io": "healthyClusterRegistry.azurecr.io/hub"},
+    "portMap": {"9001": 80, "6001": 80, "8080": 80},
+}
+EXAMPLES = int(os.environ.get("KUBEGUARD_FUZZ_EXAMPLES", "0"))
+PROFILES = ("azure-current", "azure-2021")
+CONFIGS = ("default", "reference")
+ALL = fixes.Safety.BEHAVIOUR
+
+
+@cache
+def config(profile: str, which: str) -> rules.Config:
+    if which == "default":
+        return rules.load_config(f"profile: {profile}\n", "default")
+    return rules.load_config(yaml.safe_dump({**BASE, "profile": profile, "fixes": FIXES_SECTION}), "reference")
+
+
+def budget(ci: int) -> settings:
+    return settings(max_examples=EXAMPLES or ci, deadline=None, derandomize=not EXAMPLES,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+# ---------------------------------------------------------------------------------------------- the model
+
+WORKLOADS = {
+    "Pod": "v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1", "ReplicationController": "v1", "Job": "batch/v1", "CronJob": "batch/v1",
+}
+KINDS = (*WORKLOADS, "Service")
+TRUSTED = "healthyClusterRegistry.azurecr.io"
+IMAGES = ("nginx:1.15.2", "nginx", "docker.io/library/redis:7", "docker.io/bitnami/redis:7", "bitnami/kafka",
+          f"{TRUSTED}/redis:latest", f"{TRUSTED}/app@sha256:{'a' * 64}", "quay.io/prometheus/node-exporter:v1",
+          "localhost:5000/tool")
+CAPS = ("NET_ADMIN", "SYS_ADMIN", "NET_BIND_SERVICE", "CHOWN", "ALL")
+APPARMOR = "container.apparmor.security.beta.kubernetes.io/"
+
+
+class Flow(dict):  # type: ignore[type-arg]
+    """A mapping the writer puts in flow style: ``{a: 1, b: 2}``."""
+
+
+@dataclass(frozen=True)
+class Style:
+    indent: int
+    flush: bool  # sequences at their key's column (`- ` under `key:`) rather than indented
+    comments: float  # probability of a comment at each opportunity
+    quote: str  # "", "'" or '"': how string values are written
+
+
+def words() -> st.SearchStrategy[str]:
+    return st.sampled_from(["app", "web", "api", "db", "cache", "worker"])
+
+
+@st.composite
+def container(draw: st.DrawFn, name: str, volumes: list[str]) -> dict[str, Any]:
+    c: dict[str, Any] = {"name": name, "image": draw(st.sampled_from(IMAGES))}
+    if draw(st.booleans()):
+        ports = []
+        for port in draw(st.lists(st.sampled_from([80, 443, 8080, 9001, 53]), min_size=1, max_size=2, unique=True)):
+            item: dict[str, Any] = {"containerPort": port}
+            if draw(st.integers(0, 3)) == 0:
+                item["hostPort"] = port
+            if draw(st.integers(0, 4)) == 0:
+                item["protocol"] = draw(st.sampled_from(["TCP", "UDP"]))
+            if draw(st.integers(0, 3)) == 0:
+                item = {"name": f"p{port}", **item}
+            ports.append(item)
+        c["ports"] = ports
+    limits = draw(st.sampled_from(["absent", "ok", "excessive", "requests", "cpu-only", "empty"]))
+    if limits == "ok":
+        c["resources"] = {"limits": {"cpu": "200m", "memory": "128Mi"}}
+    elif limits == "excessive":
+        c["resources"] = {"limits": {"cpu": "64", "memory": "128Gi"}}
+    elif limits == "requests":
+        c["resources"] = {"requests": {"cpu": "10m"}}
+    elif limits == "cpu-only":
+        c["resources"] = {"limits": {"cpu": "1"}}
+    elif limits == "empty":
+        c["resources"] = {}
+    sc: dict[str, Any] = {}
+    for key, values in (("privileged", [True, False]), ("allowPrivilegeEscalation", [True, False]),
+                        ("readOnlyRootFilesystem", [True, False]), ("runAsUser", [0, 1000]),
+                        ("runAsNonRoot", [True, False])):
+        if draw(st.booleans()):
+            sc[key] = draw(st.sampled_from(values))
+    if draw(st.integers(0, 2)) == 0:
+        caps: dict[str, Any] = {}
+        if draw(st.booleans()):
+            caps["add"] = draw(st.lists(st.sampled_from(CAPS), min_size=1, max_size=2, unique=True))
+        if draw(st.booleans()):
+            caps["drop"] = draw(st.lists(st.sampled_from(CAPS), min_size=1, max_size=2, unique=True))
+        sc["capabilities"] = caps
+    if sc:
+        keys = list(sc)
+        order = draw(st.permutations(keys))
+        sc = {k: sc[k] for k in order}
+    shape = draw(st.sampled_from(["absent", "block", "flow", "empty-flow", "null"] if not sc else
+                                 ["block", "block", "flow"]))
+    if shape == "block":
+        c["securityContext"] = sc
+    elif shape == "flow":
+        c["securityContext"] = Flow(sc)
+    elif shape == "empty-flow":
+        c["securityContext"] = Flow()
+    elif shape == "null":
+        c["securityContext"] = None
+    if volumes and draw(st.booleans()):
+        mounts = []
+        for volume in draw(st.lists(st.sampled_from(volumes), min_size=1, max_size=2, unique=True)):
+            mount: dict[str, Any] = {"name": volume, "mountPath": f"/mnt/{volume}"}
+            if draw(st.booleans()):
+                mount["readOnly"] = draw(st.booleans())
+            mounts.append(mount)
+        c["volumeMounts"] = mounts
+    order = draw(st.permutations(list(c)[1:]))
+    return {"name": name, **{k: c[k] for k in order}}
+
+
+@st.composite
+def pod_spec(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(pod spec, pod annotations)."""
+    spec: dict[str, Any] = {}
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if draw(st.integers(0, 2)) == 0:
+            spec[key] = draw(st.sampled_from([True, True, False]))
+    volumes: list[dict[str, Any]] = []
+    for name in draw(st.lists(st.sampled_from(["data", "logs", "sock", "tmp"]), max_size=3, unique=True)):
+        kind = draw(st.sampled_from(["hostPath", "hostPath", "emptyDir"]))
+        if kind == "hostPath":
+            volumes.append({"name": name, "hostPath": {"path": draw(st.sampled_from(["/tmp", "/var/log",
+                                                                                    "/var/run/docker.sock"]))}})
+        else:
+            volumes.append({"name": name, "emptyDir": {}})
+    names = [v["name"] for v in volumes]
+    containers = [draw(container(n, names)) for n in draw(st.lists(words(), min_size=1, max_size=2, unique=True))]
+    spec["containers"] = containers
+    if draw(st.integers(0, 3)) == 0:
+        spec["initContainers"] = [draw(container("init", names))]
+    if volumes:
+        spec["volumes"] = volumes
+    if draw(st.integers(0, 3)) == 0:
+        spec["securityContext"] = {"runAsUser": draw(st.sampled_from([0, 1000]))}
+    order = draw(st.permutations(list(spec)))
+    spec = {k: spec[k] for k in order}
+    annotations: dict[str, Any] = {}
+    for c in (*containers, *spec.get("initContainers", [])):
+        if draw(st.integers(0, 2)) == 0:
+            annotations[APPARMOR + c["name"]] = draw(st.sampled_from(["runtime/default", "unconfined",
+                                                                      "localhost/custom"]))
+    return spec, annotations
+
+
+@st.composite
+def manifest(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(KINDS))
+    name = draw(words())
+    labels = {"app": name}
+    meta: dict[str, Any] = {"name": name}
+    if draw(st.booleans()):
+        meta["namespace"] = draw(st.sampled_from(["default", "prod", "kube-system"]))
+    meta["labels"] = labels
+    if kind == "Service":
+        ports = []
+        for port in draw(st.lists(st.sampled_from([80, 443, 6001, 9001, 8080]), min_size=1, max_size=2, unique=True)):
+            item: dict[str, Any] = {"port": port}
+            if draw(st.booleans()):
+                item["targetPort"] = draw(st.sampled_from([port, 9001, 80, "http"]))
+            ports.append(item)
+        spec: dict[str, Any] = {"selector": {"app": draw(words())}, "ports": ports}
+        if draw(st.booleans()):
+            spec = {"type": "LoadBalancer", **spec}
+        return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+    pod, annotations = draw(pod_spec())
+    template_meta: dict[str, Any] = {"labels": dict(labels)}
+    if annotations:
+        template_meta = dict(draw(st.sampled_from([{"annotations": annotations, **template_meta},
+                                                   {**template_meta, "annotations": annotations}])))
+    elif draw(st.integers(0, 3)) == 0:
+        template_meta = {}  # `metadata:` left empty
+    if kind == "Pod":
+        meta = {**meta, **({"annotations": annotations} if annotations else {})}
+        return {"apiVersion": "v1", "kind": kind, "metadata": meta, "spec": pod}
+    template = {"metadata": template_meta or None, "spec": pod}
+    if kind == "CronJob":
+        body: dict[str, Any] = {"schedule": "*/5 * * * *",
+                                "jobTemplate": {"spec": {"template": template}}}
+    elif kind == "Job":
+        body = {"template": template}
+    else:
+        body = {"selector": {"matchLabels": dict(labels)}, "template": template}
+        if kind != "DaemonSet" and draw(st.booleans()):
+            body = {"replicas": 2, **body}
+    return {"apiVersion": WORKLOADS[kind], "kind": kind, "metadata": meta, "spec": body}
+
+
+# ---------------------------------------------------------------------------------------------- the writer
+
+_PLAIN = __import__("re").compile(r"^[A-Za-z_/][A-Za-z0-9_./@:-]*$")
+_RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+
+
+def scalar(value: Any, quote: str) -> str:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    plain = _PLAIN.match(text) and text.lower() not in _RESERVED and ": " not in text
+    if quote == "'" or (not plain and quote == ""):
+        return "'" + text.replace("'", "''") + "'"
+    if quote == '"':
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
+def flow(value: Any, quote: str) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {flow(v, quote)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(flow(v, quote) for v in value) + "]"
+    return scalar(value, quote) or "null"
+
+
+class Writer:
+    def __init__(self, draw: st.DrawFn, style: Style) -> None:
+        self.draw = draw
+        self.style = style
+        self.lines: list[str] = []
+
+    def chance(self, p: float) -> bool:
+        return p > 0 and self.draw(st.floats(0, 1)) < p
+
+    def trailing(self) -> str:
+        return "  # note" if self.chance(self.style.comments) else ""
+
+    def comment_line(self, column: int) -> None:
+        if self.chance(self.style.comments / 2):
+            self.lines.append(" " * column + self.draw(st.sampled_from(["# a comment", "#", "# TODO: tighten"])))
+        if self.chance(self.style.comments / 4):
+            self.lines.append("")
+
+    def mapping(self, data: dict[str, Any], column: int, first_prefix: str | None = None) -> None:
+        """Write ``data`` at ``column``; the first key after ``first_prefix`` (a ``- `` item) if given."""
+        for index, (key, value) in enumerate(data.items()):
+            if index == 0 and first_prefix is not None:
+                lead = first_prefix
+            else:
+                self.comment_line(column)
+                lead = " " * column
+            self.entry(lead, key, value, column)
+
+    def entry(self, lead: str, key: str, value: Any, column: int) -> None:
+        step = self.style.indent
+        name = key if _PLAIN.match(key) else scalar(key, '"')
+        if isinstance(value, Flow) or (isinstance(value, dict) and not value):
+            self.lines.append(f"{lead}{name}: {flow(dict(value), self.style.quote)}{self.trailing()}")
+        elif isinstance(value, dict):
+            self.lines.append(f"{lead}{name}:{self.trailing()}")
+            self.mapping(value, column + step)
+        elif isinstance(value, list) and value:
+            self.lines.append(f"{lead}{name}:{self.trailing()}")
+            self.sequence(value, column if self.style.flush else column + step)
+        elif isinstance(value, list):
+            self.lines.append(f"{lead}{name}: []{self.trailing()}")
+        else:
+            text = scalar(value, self.style.quote if isinstance(value, str) else "")
+            self.lines.append(f"{lead}{name}:{' ' + text if text else ''}{self.trailing()}")
+
+    def sequence(self, items: list[Any], column: int) -> None:
+        for item in items:
+            self.comment_line(column)
+            if isinstance(item, dict) and item:
+                self.mapping(item, column + 2, " " * column + "- ")
+            else:
+                self.lines.append(f"{' ' * column}- {flow(item, self.style.quote)}{self.trailing()}")
+
+
+SUPPRESSIBLE = ("container-no-privilege", "read-only-root-filesystem", "allowed-users-groups",
+                "container-allowed-images", "container-resource-limits", "host-network-ports")
+
+
+@st.composite
+def manifest_text(draw: st.DrawFn) -> str:
+    style = Style(indent=draw(st.sampled_from([2, 4])), flush=draw(st.booleans()),
+                  comments=draw(st.sampled_from([0.0, 0.0, 0.15, 0.4])), quote=draw(st.sampled_from(["", "", "'",
+                                                                                                       '"'])))
+    documents = draw(st.lists(manifest(), min_size=1, max_size=3))
+    lines: list[str] = []
+    if draw(st.booleans()):
+        lines.append("# generated manifest")
+    for index, document in enumerate(documents):
+        if index or draw(st.booleans()):
+            lines.append("---")
+        writer = Writer(draw, style)
+        writer.mapping(document, 0)
+        lines.extend(writer.lines)
+    # kubeguard:ignore comments, trailing or on their own line, naming a rule with a reason
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(lines) - 1))
+        rule = draw(st.sampled_from(SUPPRESSIBLE))
+        if lines[at].strip() and not lines[at].lstrip().startswith(("#", "---")) and draw(st.booleans()):
+            if "#" not in lines[at]:
+                lines[at] += f"  # kubeguard:ignore {rule} -- accepted risk"
+        else:
+            column = len(lines[at]) - len(lines[at].lstrip())
+            lines.insert(at, " " * column + f"# kubeguard:ignore {rule} -- accepted risk")
+    spaces = draw(st.sampled_from([0.0, 0.0, 0.2]))
+    lines = [line + (" " * draw(st.integers(1, 3)) if spaces and draw(st.floats(0, 1)) < spaces else "")
+             for line in lines]
+    newline = draw(st.sampled_from(["\n", "\n", "\r\n"]))
+    text = newline.join(lines)
+    return text + newline if draw(st.integers(0, 3)) else text
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def active(report: rules.Report) -> list[rules.Finding]:
+    return [f for f in report.findings if f.effect is not rules.Effect.DISABLED]
+
+
+def keys(report: rules.Report) -> Counter[tuple[Any, ...]]:
+    return Counter((f.rule.id, f.document, f.resource, f.path, f.suppressed) for f in active(report))
+
+
+def groups(counter: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+    return Counter((k[0], k[1], k[2], k[4]) for k in counter.elements())
+
+
+def line_starts(text: str) -> list[int]:
+    return [0, *(i + 1 for i, ch in enumerate(text) if ch == "\n")]
+
+
+def split_lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def carry(before: str, after: str, edits: tuple[fixes.Edit, ...]) -> dict[int, int]:
+    """Line i of ``before`` -> its line in ``after``, for every line no edit touches; asserts they are equal."""
+    starts = line_starts(before)
+    touched: set[int] = set()
+    for e in edits:
+        first = bisect.bisect_right(starts, e.start) - 1
+        if e.start == e.end:
+            if e.start not in starts or not e.text.endswith("\n"):  # not a whole-line insertion
+                touched.add(first)
+        else:
+            touched.update(range(first, bisect.bisect_right(starts, e.end - 1)))
+    old, new = split_lines(before), split_lines(after)
+    ordered = sorted(edits)
+    mapping: dict[int, int] = {}
+    for i, line in enumerate(old):
+        if i in touched:
+            continue
+        shift = sum(e.text.count("\n") - before.count("\n", e.start, e.end) for e in ordered if e.end <= starts[i])
+        j = i + shift
+        assert j < len(new) and new[j] == line, f"line {i + 1} {line!r} changed or moved outside the edits {edits}"
+        mapping[i] = j
+    return mapping
+
+
+@dataclass
+class Checked:
+    text: str
+    cfg: rules.Config
+    result: fixes.FileFix
+
+
+def fix(text: str, cfg: rules.Config) -> fixes.FileFix:
+    return fixes.fix_file("generated.yaml", text, cfg, fixes.settings_from_config(cfg), max_safety=ALL)
+
+
+def check_all(text: str, profile: str, which: str) -> Checked:
+    cfg = config(profile, which)
+    result = fix(text, cfg)  # never raises
+    before_report = rules.scan_file("generated.yaml", text, cfg)
+    applied = [r for r in result.results if r.fixed]
+    assert result.after == (applied[-1].after if applied else text)
+
+    # every offered fix verifies, and edits nothing but its lines
+    mapping = {i: i for i in range(len(split_lines(text)))}
+    current = text
+    for r in applied:
+        assert r.before == current, "the fixes do not chain"
+        assert r.edits and fixes.apply(r.before, r.edits) == r.after
+        b, a = rules.scan_file("generated.yaml", r.before, cfg), rules.scan_file("generated.yaml", r.after, cfg)
+        kb, ka = keys(b), keys(a)
+        target = (r.finding.rule.id, r.finding.document, r.finding.resource, r.finding.path, False)
+        shifts = any(e.text.count("\n") < r.before.count("\n", e.start, e.end) for e in r.edits)  # lines removed
+        if not shifts:
+            assert target not in ka, f"{r.finding.rule.id} still reported after its fix"
+            assert not ka - kb, f"new findings {sorted(ka - kb, key=repr)}"
+        else:  # list items removed: later items' paths move up, compare counts per resource and rule
+            gb, ga = groups(kb), groups(ka)
+            assert all(ga[k] <= gb[k] for k in ga), "a removal brought new findings"
+            group = (*target[:3], False)
+            assert ga[group] < gb[group], "the finding is still reported"
+        assert Counter(p.cause for p in a.problems) == Counter(p.cause for p in b.problems)
+        step = carry(r.before, r.after, r.edits)
+        mapping = {i: step[j] for i, j in mapping.items() if j in step}
+        current = r.after
+
+        # the suggestion replaces lines inside the file and rebuilds the fixed text
+        s = fixes.suggestion(r.before, r.after)
+        assert s is not None
+        count = len(split_lines(r.before))
+        assert 1 <= s.start_line <= s.end_line <= max(count, 1)
+        lf = split_lines(r.before.replace("\r\n", "\n"))
+        new_lines = s.replacement + "\n" if s.replacement else ""  # an empty suggestion deletes its lines
+        rebuilt = "".join(lf[: s.start_line - 1]) + new_lines + "".join(lf[s.end_line:])
+        expected = r.after.replace("\r\n", "\n")
+        assert rebuilt == expected or (rebuilt[:-1] == expected and not expected.endswith("\n"))
+
+    # over the whole chain: untouched lines unchanged, in order; difflib's changes only on touched lines
+    old, new = split_lines(text), split_lines(result.after)
+    assert list(mapping.values()) == sorted(mapping.values())
+    for i, j in mapping.items():
+        assert new[j] == old[i]
+    touched = {old[i] for i in range(len(old)) if i not in mapping}
+    for tag, i1, i2, _, _ in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag in ("replace", "delete"):  # an untouched line there is only a twin of a touched one, aligned apart
+            stray = [old[i] for i in range(i1, i2) if i in mapping and old[i] not in touched]
+            assert not stray, f"lines changed that no edit touched: {stray}"
+
+    # the output parses, with the input's problems only; the manual ones keep a reason
+    after_report = rules.scan_file("generated.yaml", result.after, cfg)
+    assert Counter(p.cause for p in after_report.problems) == Counter(p.cause for p in before_report.problems)
+    assert all(raw.error is None for raw in compose_documents(result.after))
+    for r in result.results:
+        if not r.fixed:
+            assert r.reason and not r.edits
+    # the unsuppressed findings never grow, nor do the suppressed ones change
+    assert len([f for f in active(after_report) if not f.suppressed]) <= \
+        len([f for f in active(before_report) if not f.suppressed])
+    return Checked(text, cfg, result)
+
+
+def check_idempotent(checked: Checked) -> None:
+    again = fix(checked.result.after, checked.cfg)
+    assert again.after == checked.result.after, "fixing the output changed it again"
+    assert not [r for r in again.results if r.fixed]
+
+
+# ---------------------------------------------------------------------------------------------- the tests
+
+REFERENCE_LIKE = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    metadata:      \n"
+    "      labels:\n        app: web\n    spec:\n      hostNetwork: true\n      hostPID: true \n      containers:\n"
+    "      - name: web\n        image: nginx:1.15.2\n        ports:\n        - containerPort: 9001\n"
+    "          hostPort: 9001\n        securityContext:\n          privileged: true\n          runAsUser: 0\n"
+    "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n"
+    "  - port: 9001\n"
+)
+FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailing\r\nspec:\r\n"
+             "    containers:\r\n    - name: app\r\n      image: 'bitnami/kafka'\r\n"
+             "      securityContext: {privileged: true, runAsUser: 0}")
+
+
+@pytest.mark.parametrize("which", CONFIGS)
+@pytest.mark.parametrize("profile", PROFILES)
+@budget(20)
+@given(text=manifest_text())
+@example(text=REFERENCE_LIKE)
+@example(text=FLOW_CRLF)
+def test_fixes_verify_minimal_and_parse(text: str, profile: str, which: str) -> None:
+    check_all(text, profile, which)
+
+
+@pytest.mark.parametrize("which", CONFIGS)
+@pytest.mark.parametrize("profile", PROFILES)
+@budget(12)
+@given(text=manifest_text())
+@example(text=REFERENCE_LIKE)
+@example(text=FLOW_CRLF)
+def test_fix_is_idempotent(text: str, profile: str, which: str) -> None:
+    check_idempotent(check_all(text, profile, which))
+
+
+def test_the_generator_writes_what_it_means() -> None:
+    """The written text parses back to the model (both styles), so the properties run on real manifests."""
+
+    @settings(max_examples=30, deadline=None, derandomize=True)
+    @given(st.data())
+    def inner(data: st.DataObject) -> None:
+        document = data.draw(manifest())
+        style = Style(data.draw(st.sampled_from([2, 4])), data.draw(st.booleans()), 0.3, data.draw(
+            st.sampled_from(["", "'", '"'])))
+        writer = Writer(data.draw, style)
+        writer.mapping(document, 0)
+        parsed = yaml.safe_load("\n".join(writer.lines))
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return value
+
+        assert parsed == plain(document)
+
+    inner()
