@@ -124,7 +124,7 @@ def test_sarif_is_code_scanning_shaped(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_github_annotations_escape_and_levels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     deny = tmp_path / "deny.yaml"
-    deny.write_text(CONFIG.read_text() + "  container-no-privilege:\n    effect: Deny\n")
+    deny.write_text(CONFIG.read_text().replace("\nrules:\n", "\nrules:\n  container-no-privilege:\n    effect: Deny\n"))
     code, out, _ = run(capsys, "scan", str(UNHEALTHY), "--config", str(deny), "--format", "github")
     lines = out.splitlines()
     priv = next(line for line in lines if "container-no-privilege" in line)
