@@ -95,7 +95,8 @@ def render_json(report: Report, config: Config) -> str:
         "summary": _summary(report),
         "unconfigured": {k: list(v) for k, v in report.unconfigured.items()},
     }
-    return json.dumps(doc, indent=2) + "\n"
+    # compact: the indenting encoder is pure Python and takes seconds on a large report; pipe to jq to read
+    return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
 # ---- text -------------------------------------------------------------------------------------------------

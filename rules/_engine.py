@@ -19,7 +19,6 @@ from rules._model import (
     Rule,
     Suppression,
     Violation,
-    fast_new,
 )
 from rules._registry import all_rules
 from rules._resource import ObjectView, PodView, as_dict, get, view
@@ -122,16 +121,17 @@ def _scan_file(file: str, content: str | bytes, config: Config, plan: _Plan) -> 
             continue
         if raw.node is None:
             continue
-        report.documents += 1
         try:
             located = Located(raw.node)
             data = located.data
         except YamlError as exc:
+            report.documents += 1
             report.problems.append(Problem(file, exc.line, exc.column,
                                            f"document {raw.index + 1} skipped: {exc.cause}"))
             continue
-        if data is None:
+        if data is None:  # an empty document (`---` with nothing after it)
             continue
+        report.documents += 1
         if not isinstance(data, dict):
             line = raw.node.start_mark.line + 1
             report.problems.append(Problem(file, line, raw.node.start_mark.column + 1,
@@ -198,8 +198,7 @@ def _evaluate(file: str, doc: int, located: Located, obj: dict[Any, Any], base: 
             else:
                 healthy = False
             report.findings.append(finding)
-        report.verdicts.append(fast_new(ResourceVerdict, file=file, document=doc, resource=obj_view.resource,
-                                        rule_id=rule.id, healthy=healthy))
+        report.verdicts.append(ResourceVerdict(file, doc, obj_view.resource, rule.id, healthy))
 
 
 def _collapse(violations: list[Violation]) -> list[Violation]:
@@ -221,9 +220,7 @@ def _finding(file: str, doc: int, located: Located, rule: Rule, effect: Effect, 
              v: Violation) -> Finding:
     line, column = located.position(v.path)
     related = tuple((p, located.position(p)[0]) for p in v.related)
-    return fast_new(Finding, rule=rule, effect=effect, file=file, line=line, column=column, path=v.path,
-                    resource=obj.resource, document=doc, container=v.container, message=v.message,
-                    related=related, suppression=None)
+    return Finding(rule, effect, file, line, column, v.path, obj.resource, doc, v.container, v.message, related)
 
 
 def _with_suppression(finding: Finding, suppression: Suppression) -> Finding:

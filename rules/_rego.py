@@ -54,3 +54,22 @@ def container_excluded(container: Container, params: dict[str, Any]) -> bool:
     if container.name in params.get("excludedContainers", ()):
         return True
     return image_excluded(container.image, params.get("excludedImages", ()))
+
+
+_DERIVED: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def derived(params: Any, name: str, compute: Any) -> Any:
+    """``compute(params)``, remembered for this very parameter object (rules run once per object).
+
+    Keyed by identity and checked by identity, so a new configuration never sees a stale value.
+    """
+    key = (id(params), name)
+    hit = _DERIVED.get(key)
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    value = compute(params)
+    if len(_DERIVED) > 4096:
+        _DERIVED.clear()
+    _DERIVED[key] = (params, value)
+    return value

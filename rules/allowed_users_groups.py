@@ -14,7 +14,7 @@ from rules._common import examined
 from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, is_ranges, match_params
-from rules._rego import equals, is_number, render
+from rules._rego import derived, equals, is_number, render
 from rules._resource import Container, PodView, get
 
 FIELDS = ("runAsUser", "runAsGroup", "supplementalGroups", "fsGroup")
@@ -51,13 +51,21 @@ def _in_ranges(value: Any, ranges: list[dict[str, Any]], legacy: bool) -> bool:
     return False
 
 
-def _constraint(params: dict[str, Any], field: str) -> dict[str, Any]:
-    """The constraint parameter object Azure builds from the policy parameters: {rule, ranges}."""
-    return {"rule": params[f"{field}Rule"], "ranges": params[f"{field}Ranges"].get("ranges", [])}
+def _constraints(params: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Per field, the constraint parameter object Azure builds ({rule, ranges}) and its rendering."""
+    out = {}
+    for field in FIELDS:
+        rule = {"rule": params[f"{field}Rule"], "ranges": params[f"{field}Ranges"].get("ranges", [])}
+        out[field] = (rule, render(rule))
+    return out
+
+
+def _constraint(params: dict[str, Any], field: str) -> tuple[dict[str, Any], str]:
+    return derived(params, "allowed-users-groups", _constraints)[field]
 
 
 def _user(c: Container, pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    rule = _constraint(params, "runAsUser")
+    rule, shown = _constraint(params, "runAsUser")
     value, where = _effective("runAsUser", c, pod)
     missing = (*c.path, "securityContext", "runAsUser")
     if rule["rule"] == "RunAsAny":
@@ -67,11 +75,11 @@ def _user(c: Container, pod: PodView, params: dict[str, Any], legacy: bool) -> I
                                                                                          legacy)
         if not ok:
             yield Violation(where or missing, f"Container {c.name} is attempting to run as disallowed user "
-                                              f"{render(value)}. Allowed runAsUser: {render(rule)}", c.name)
+                                              f"{render(value)}. Allowed runAsUser: {shown}", c.name)
         return
     if legacy:
         yield Violation(missing, f"Container {c.name} is attempting to run without a required "
-                                 f"securityContext/runAsUser. Allowed runAsUser: {render(rule)}", c.name)
+                                 f"securityContext/runAsUser. Allowed runAsUser: {shown}", c.name)
         return
     if rule["rule"] == "MustRunAs":
         yield Violation(missing, f"Container {c.name} is attempting to run without a required "
@@ -85,7 +93,7 @@ def _user(c: Container, pod: PodView, params: dict[str, Any], legacy: bool) -> I
 
 
 def _group(field: str, c: Container, pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    rule = _constraint(params, field)
+    rule, shown = _constraint(params, field)
     if rule["rule"] == "RunAsAny":
         return
     value, where = _effective(field, c, pod)
@@ -95,16 +103,16 @@ def _group(field: str, c: Container, pod: PodView, params: dict[str, Any], legac
             target = c.path if field == "runAsGroup" else pod.spec_path
             yield Violation((*target, "securityContext", field),
                             f"Container {c.name} is attempting to run without a required securityContext/"
-                            f"{field}. Allowed {field}: {render(rule)}", c.name)
+                            f"{field}. Allowed {field}: {shown}", c.name)
         return
     if field == "supplementalGroups":
         values = value if isinstance(value, list) else [value]
         if not all(_in_ranges(v, rule["ranges"], legacy) for v in values):
             yield Violation(where, f"Container {c.name} is attempting to run with disallowed supplementalGroups "
-                                   f"{render(value)}. Allowed supplementalGroups: {render(rule)}", c.name)
+                                   f"{render(value)}. Allowed supplementalGroups: {shown}", c.name)
     elif not _in_ranges(value, rule["ranges"], legacy):
         yield Violation(where, f"Container {c.name} is attempting to run as disallowed group {render(value)}. "
-                               f"Allowed {field}: {render(rule)}", c.name)
+                               f"Allowed {field}: {shown}", c.name)
 
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:

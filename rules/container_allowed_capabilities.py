@@ -14,7 +14,7 @@ from rules._common import examined
 from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, is_string_list, match_params
-from rules._rego import render
+from rules._rego import derived, render
 from rules._resource import PodView, as_list
 
 
@@ -23,8 +23,8 @@ def _norm(values: Any, legacy: bool) -> list[str]:
 
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    allowed = set(_norm(params["allowedCapabilities"], legacy))
-    must_drop = set(_norm(params["requiredDropCapabilities"], legacy))
+    allowed, must_drop = derived(params, f"capabilities/{legacy}", lambda p: (
+        frozenset(_norm(p["allowedCapabilities"], legacy)), frozenset(_norm(p["requiredDropCapabilities"], legacy))))
     for c in examined(pod, params, legacy):
         caps_path = (*c.path, "securityContext", "capabilities")
         added = _norm(c.get("securityContext", "capabilities", "add"), legacy)

@@ -15,7 +15,7 @@ from rules._common import examined
 from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_PLAIN, is_boolean, is_integer, match_params
-from rules._rego import is_number, render, truthy
+from rules._rego import derived, is_number, render, truthy
 from rules._resource import REGULAR_LISTS, Container, PodView, as_list
 from rules._yaml import Path
 
@@ -48,14 +48,16 @@ def _host_ports(pod: PodView, c: Container) -> Iterator[tuple[Any, Path]]:
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     host_network = not params["allowHostNetwork"] and truthy(pod.spec.get("hostNetwork"))
     lo, hi = params["minPort"], params["maxPort"]
-    shown = render(_shown_params(params) if not legacy else {
-        k: params[k] for k in ("allowHostNetwork", "minPort", "maxPort")})
+    shown = None
     for c in examined(pod, params, legacy):
         causes = [(*pod.spec_path, "hostNetwork")] if host_network else []
         for value, place in _host_ports(pod, c):
             if value < lo or value > hi:
                 causes.append(place)
         if causes:
+            if shown is None:
+                shown = derived(params, f"host-network-ports/{legacy}", lambda p: render(
+                    _shown_params(p) if not legacy else {k: p[k] for k in ("allowHostNetwork", "minPort", "maxPort")}))
             yield Violation(causes[0], f"The specified hostNetwork and hostPort are not allowed, pod: "
                                        f"{pod.pod_name}, container: {c.name}. Allowed values: {shown}",
                             c.name, related=tuple(causes[1:]))
