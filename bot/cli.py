@@ -106,6 +106,9 @@ def cmd_fix(args: argparse.Namespace) -> int:
             print(f"{text}: not fixed", file=sys.stderr)
             continue
         result = fixes.fix_file(name, text, config, settings, rule_ids=args.rule, max_safety=safety)
+        for problem in result.problems:
+            if problem.kind != "suppression":  # the file (or a document of it) could not be read
+                print(f"{problem}: not fixed", file=sys.stderr)
         for r in result.results:
             if not r.fixed:
                 f = r.finding

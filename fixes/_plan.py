@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import rules
 from fixes._edit import Document, Edit, Unfixable, apply, finish_edits
 from fixes._model import Append, FixContext, FixSettings, Op, Remove, Safety, Set
 from fixes._registry import fix_for
-from rules import Config, Effect, Finding, Report, scan_file
+from rules import Config, Effect, Finding, Problem, Report, scan_file
 from rules._yaml import Path, YamlError, compose_documents, construct
 
 
@@ -40,6 +41,7 @@ class FileFix:
     before: str
     after: str
     results: list[FixResult] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # what the scan of the file as given could not read
 
     @property
     def changed(self) -> bool:
@@ -326,7 +328,7 @@ def _by_pieces(file: str, text: str, config: Config, settings: FixSettings, sele
                max_safety: Safety, whole: Report, pieces: list[_Piece]) \
         -> tuple[list[FixResult], dict[tuple[Any, ...], FixResult], str] | None:
     """Every piece fixed alone, spliced back; None when the spliced file does not scan as its pieces did."""
-    local = frozenset(selected if selected is not None else {f.rule.id for f in whole.findings}) - CROSS_DOCUMENT
+    local = frozenset(selected if selected is not None else rules.rule_ids()) - CROSS_DOCUMENT
     applied: list[FixResult] = []
     manual: dict[tuple[Any, ...], FixResult] = {}
     done: list[str] = []  # the fixed text of the pieces so far
@@ -368,7 +370,7 @@ def fix_file(file: str, text: str, config: Config, settings: FixSettings, *,
     """
     selected = frozenset(rule_ids) if rule_ids is not None else None
     whole = _scan(file, text, config)
-    result = FileFix(file, text, text)
+    result = FileFix(file, text, text, problems=list(whole.problems))
     manual: dict[tuple[Any, ...], FixResult] = {}
     pieces = _pieces(file, text, config, whole)
     split = _by_pieces(file, text, config, settings, selected, max_safety, whole, pieces) if pieces else None
@@ -385,7 +387,7 @@ def fix_file(file: str, text: str, config: Config, settings: FixSettings, *,
     result.after = state.text
     remaining = {finding_key(f) for f in state.report.findings}
     original = {finding_key(f): f for f in whole.findings}
-    for key, r in manual.items():
-        if key in remaining:  # report it where it is in the file as given
-            result.results.append(replace(r, finding=original.get(key, r.finding)))
+    left = [replace(r, finding=original.get(key, r.finding)) for key, r in manual.items()  # where it is in
+            if key in remaining]                                                            # the file as given
+    result.results += sorted(left, key=lambda r: (r.finding.line, r.finding.column, r.finding.rule.id))
     return result

@@ -34,15 +34,15 @@ def build(ctx: FixContext) -> list[Op]:
     path = ctx.finding.path
     field = path[-1]
     if field in ("runAsUser", "runAsNonRoot"):
-        if len(path) >= 2 and path[-2] == "securityContext" \
-                and path[:-2] == spec_path(path):
-            raise Unfixable(f"the pod's securityContext.{field} applies to every container: set runAsUser to a "
-                            "non-zero ID there (or in each container) by hand")
-        sc = (*container_path(path), "securityContext")
-        ops: list[Op] = [Set(path if field == "runAsUser" else (*sc, "runAsUser"), _user(ctx))]
+        pod_level = len(path) >= 2 and path[-2] == "securityContext" and path[:-2] == spec_path(path)
+        sc = path[:-1] if pod_level else (*container_path(path), "securityContext")
+        ops: list[Op] = [Set((*sc, "runAsUser"), _user(ctx))]
         if ctx.params["runAsUserRule"] == "MustRunAsNonRoot":
             ops.append(Set((*sc, "runAsNonRoot"), True))
-        return _dedupe([*ops, *_no_escalation(ctx, sc)])
+        # the pod's value applies to every container that sets no runAsUser of its own
+        runs_as = [sc] if not pod_level else [(*c, "securityContext") for c in _containers(ctx, path[:-2])
+                                              if ctx.get((*c, "securityContext", "runAsUser")) is None]
+        return _dedupe([*ops, *(op for c_sc in runs_as for op in _no_escalation(ctx, c_sc))])
     if field in ("runAsGroup", "fsGroup"):
         return [Set(path, _pick(ctx.settings.run_as_group, field, ctx))]
     if field == "supplementalGroups":
@@ -53,15 +53,26 @@ def build(ctx: FixContext) -> list[Op]:
     raise Unfixable(f"no automatic fix for {field}")
 
 
+def _containers(ctx: FixContext, spec: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    found: list[tuple[str | int, ...]] = []
+    for list_name in ("containers", "initContainers", "ephemeralContainers"):
+        items = ctx.get((*spec, list_name))
+        found += [(*spec, list_name, i) for i, c in enumerate(items if isinstance(items, list) else [])
+                  if isinstance(c, dict)]
+    return found
+
+
 def _no_escalation(ctx: FixContext, sc: tuple[str | int, ...]) -> list[Op]:
     """Azure's privilege-escalation rule fires once a container runs as a non-zero user without an explicit
     ``allowPrivilegeEscalation``: the fix sets it to false as that rule's fix does (with ``privileged: false``,
-    which Kubernetes requires alongside it), except for a container adding SYS_ADMIN, left to a person."""
+    which Kubernetes requires alongside it); a container adding SYS_ADMIN cannot have both, so it is left manual."""
     if ctx.legacy or ctx.get((*sc, "allowPrivilegeEscalation")) is not None:
         return []
     added = ctx.get((*sc, "capabilities", "add"))
     if isinstance(added, list) and any(str(cap).upper() in ("SYS_ADMIN", "CAP_SYS_ADMIN") for cap in added):
-        return []
+        raise Unfixable("the container adds SYS_ADMIN: run as a non-root user it needs allowPrivilegeEscalation: "
+                        "false, which Kubernetes refuses alongside SYS_ADMIN; drop SYS_ADMIN first (the "
+                        "container-allowed-capabilities fix does), then this fix applies")
     ops: list[Op] = [Set((*sc, "allowPrivilegeEscalation"), False)]
     if ctx.get((*sc, "privileged")) is True:
         ops.append(Set((*sc, "privileged"), False))

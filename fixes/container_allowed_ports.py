@@ -1,7 +1,8 @@
 """Replace a disallowed container port with the one ``fixes.portMap`` names; otherwise manual.
 
-Services of the same file that select this pod and target the old port number are pointed at
-the new one in the same edit, so the wiring keeps working.
+Services of the same file that select this pod and target the old port number (a port without
+``targetPort`` targets its own number) are pointed at the new one in the same edit, so the wiring
+keeps working whichever of the container and Service fixes comes first.
 """
 
 from typing import Any
@@ -59,7 +60,9 @@ def build(ctx: FixContext) -> list[Op]:
         if not _selects(spec.get("selector"), labels):
             continue
         for j, item in enumerate(spec.get("ports") or []):
-            if isinstance(item, dict) and item.get("targetPort") == port:
+            # without targetPort a Service port targets its own number: it gets an explicit one
+            aimed = item.get("targetPort", item.get("port")) if isinstance(item, dict) else None
+            if aimed == port:
                 ops.append(Set(("spec", "ports", j, "targetPort"), target, document=index))
     return ops
 

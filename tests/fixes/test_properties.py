@@ -11,7 +11,7 @@ default configuration and with the reference configuration plus a ``fixes:`` sec
   suppression) that was not there; the edits turn ``before`` into ``after``;
 - idempotence: fixing the output changes nothing;
 - minimality: every line of the input that no edit touched is in the output, unchanged and in order (per
-  fix, and over the whole chain of fixes, checked against ``difflib``'s changed regions);
+  fix, where ``difflib``'s changed regions must hold touched lines only, and over the whole chain of fixes);
 - ``fixes.suggestion`` lies within the file and rebuilds the fixed text;
 - the output parses, with the problems of the input and no others.
 
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -35,6 +36,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import fixes
+import fixes._plan as plan
 import rules
 from rules._yaml import compose_documents
 
@@ -107,6 +109,8 @@ def container(draw: st.DrawFn, name: str, volumes: list[str]) -> dict[str, Any]:
                 item["protocol"] = draw(st.sampled_from(["TCP", "UDP"]))
             if draw(st.integers(0, 3)) == 0:
                 item = {"name": f"p{port}", **item}
+            if draw(st.integers(0, 9)) == 0:
+                item = {"hostPort": port}  # no containerPort (invalid, but written)
             ports.append(item)
         c["ports"] = ports
     limits = draw(st.sampled_from(["absent", "ok", "excessive", "requests", "cpu-only", "empty"]))
@@ -406,6 +410,22 @@ def carry(before: str, after: str, edits: tuple[fixes.Edit, ...]) -> dict[int, i
     return mapping
 
 
+def changed_but_untouched(before: str, after: str, kept: dict[int, int]) -> list[str]:
+    """Lines of ``before`` in a region ``difflib`` reports changed although no edit touched them.
+
+    A line equal to one the edits touched, or to one of the region's new lines, is a twin ``difflib`` aligned
+    apart (two `# a comment` lines, one removed with its key), not a change.
+    """
+    old, new = split_lines(before), split_lines(after)
+    touched = {line for i, line in enumerate(old) if i not in kept}
+    stray = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag in ("replace", "delete"):
+            stray += [old[i] for i in range(i1, i2) if i in kept and old[i] not in touched
+                      and old[i] not in new[j1:j2]]
+    return stray
+
+
 @dataclass
 class Checked:
     text: str
@@ -444,6 +464,8 @@ def check_all(text: str, profile: str, which: str) -> Checked:
             assert ga[group] < gb[group], "the finding is still reported"
         assert Counter(p.cause for p in a.problems) == Counter(p.cause for p in b.problems)
         step = carry(r.before, r.after, r.edits)
+        stray = changed_but_untouched(r.before, r.after, step)
+        assert not stray, f"{r.finding.rule.id}: lines changed that no edit touched: {stray}"
         mapping = {i: step[j] for i, j in mapping.items() if j in step}
         current = r.after
 
@@ -458,16 +480,11 @@ def check_all(text: str, profile: str, which: str) -> Checked:
         expected = r.after.replace("\r\n", "\n")
         assert rebuilt == expected or (rebuilt[:-1] == expected and not expected.endswith("\n"))
 
-    # over the whole chain: untouched lines unchanged, in order; difflib's changes only on touched lines
+    # over the whole chain: every line no edit touched is in the output, unchanged and in order
     old, new = split_lines(text), split_lines(result.after)
     assert list(mapping.values()) == sorted(mapping.values())
     for i, j in mapping.items():
         assert new[j] == old[i]
-    touched = {old[i] for i in range(len(old)) if i not in mapping}
-    for tag, i1, i2, _, _ in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        if tag in ("replace", "delete"):  # an untouched line there is only a twin of a touched one, aligned apart
-            stray = [old[i] for i in range(i1, i2) if i in mapping and old[i] not in touched]
-            assert not stray, f"lines changed that no edit touched: {stray}"
 
     # the output parses, with the input's problems only; the manual ones keep a reason
     after_report = rules.scan_file("generated.yaml", result.after, cfg)
@@ -498,6 +515,37 @@ REFERENCE_LIKE = (
     "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n"
     "  - port: 9001\n"
 )
+# A Service before its Deployment, its port without targetPort: the container's port fix must give the
+# Service an explicit targetPort, or a later Service fix pins the old number (regression).
+SERVICE_FIRST = (
+    "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  selector:\n    app: web\n  ports:\n"
+    "  - port: 9001\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels:\n    app: web\nspec:\n"
+    "  containers:\n  - name: web\n    image: nginx\n    ports:\n    - containerPort: 9001\n"
+)
+# Repeated lines (`securityContext:`, `capabilities: {}`) that difflib aligns apart over a long chain of fixes:
+# the whole-chain check follows the edits, not difflib (regression of the test's own oracle).
+REPEATED_LINES = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  labels:\n    app: app\nspec:\n  selector:\n"
+    "    matchLabels:\n      app: app\n  template:\n    metadata:\n    spec:\n      hostNetwork: true\n"
+    "      containers:\n        - name: app\n          image: nginx:1.15.2\n          securityContext:\n"
+    "            capabilities: {}\n        - name: web\n          image: nginx:1.15.2\n          securityContext:\n"
+    "            runAsNonRoot: true\n      securityContext:\n        runAsUser: 0\n---\napiVersion: v1\nkind: Pod\n"
+    "metadata:\n  name: app\n  labels:\n    app: app\n  annotations:\n"
+    "    container.apparmor.security.beta.kubernetes.io/app: runtime/default\nspec:\n  hostNetwork: true\n"
+    "  hostPID: true\n  containers:\n    - name: app\n      image: nginx:1.15.2\n      securityContext:\n"
+    "        capabilities: {}\n    - name: web\n      image: nginx:1.15.2\n      resources:\n        limits:\n"
+    "          cpu: '64'\n          memory: '128Gi'\n      securityContext:\n        capabilities: {}\n"
+    "  initContainers:\n    - name: init\n      image: nginx:1.15.2\n      securityContext:\n"
+    "        capabilities: {}\n  securityContext:\n    runAsUser: 0"
+)
+# A key removed with the comment above it, an identical comment below: difflib shows the wrong one removed.
+COMMENT_TWINS = (
+    "# a comment\n\napiVersion: v1  # note\n\nkind: Pod  # note\n\nmetadata:  # note\n\n  name: app  # note\n"
+    "  # a comment\n\n  labels:  # note\n\n    app: app  # note\n\nspec:  # note\n\n  hostPID: true  # note\n"
+    "  # a comment\n\n  hostIPC: true  # note\n  # a comment\n  hostNetwork: true  # note\n  # a comment\n\n"
+    "  containers:  # note\n    # a comment\n\n    - name: app  # note\n      # a comment\n\n"
+    "      image: nginx:1.15.2  # note"
+)
 FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailing\r\nspec:\r\n"
              "    containers:\r\n    - name: app\r\n      image: 'bitnami/kafka'\r\n"
              "      securityContext: {privileged: true, runAsUser: 0}")
@@ -505,22 +553,54 @@ FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailin
 
 @pytest.mark.parametrize("which", CONFIGS)
 @pytest.mark.parametrize("profile", PROFILES)
-@budget(20)
+@budget(30)
 @given(text=manifest_text())
 @example(text=REFERENCE_LIKE)
 @example(text=FLOW_CRLF)
+@example(text=REPEATED_LINES)
 def test_fixes_verify_minimal_and_parse(text: str, profile: str, which: str) -> None:
     check_all(text, profile, which)
 
 
 @pytest.mark.parametrize("which", CONFIGS)
 @pytest.mark.parametrize("profile", PROFILES)
-@budget(12)
+@budget(15)
 @given(text=manifest_text())
 @example(text=REFERENCE_LIKE)
 @example(text=FLOW_CRLF)
+@example(text=COMMENT_TWINS)
 def test_fix_is_idempotent(text: str, profile: str, which: str) -> None:
     check_idempotent(check_all(text, profile, which))
+
+
+def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
+    """One rule at a time in ``order``, round after round, until nothing changes."""
+    settings_ = fixes.settings_from_config(cfg)
+    for _ in range(10):
+        start = text
+        for rule_id in order:
+            text = fixes.fix_file("generated.yaml", text, cfg, settings_, rule_ids=[rule_id], max_safety=ALL).after
+        if text == start:
+            return text
+    raise AssertionError("single-rule passes never settle")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@budget(15)
+@given(text=manifest_text(), order=st.permutations(rules.rule_ids()))
+@example(text=REFERENCE_LIKE, order=sorted(rules.rule_ids()))
+@example(text=SERVICE_FIRST, order=sorted(rules.rule_ids()))
+def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str) -> None:
+    """All findings at once == one rule at a time, in any order; document by document == the whole file."""
+    cfg = config(profile, "reference")
+    together = fix(text, cfg)
+    assert by_rules(text, cfg, list(order)) == together.after
+    with mock.patch.object(plan, "_pieces", lambda *args: None):  # the whole file at once, never split
+        whole = fix(text, cfg)
+    assert whole.after == together.after
+    manual = [sorted((r.finding.rule.id, r.finding.line, r.reason) for r in f.results if not r.fixed)
+              for f in (whole, together)]
+    assert manual[0] == manual[1]
 
 
 def test_the_generator_writes_what_it_means() -> None:
