@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rules import Finding
+from rules._resource import get
 from rules._yaml import Path
 
 
@@ -68,15 +69,7 @@ class FixContext:
     legacy: bool
 
     def get(self, path: Path) -> Any:
-        value = self.data
-        for step in path:
-            if isinstance(value, dict):
-                value = value.get(step)
-            elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
-                value = value[step]
-            else:
-                return None
-        return value
+        return get(self.data, *path)
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rules._rego import prefix_glob_match
+
 ALWAYS_EXCLUDED = ("kube-system", "gatekeeper-system", "azure-arc")
 
 
 def namespace_matches(namespace: str, patterns: Iterable[str]) -> bool:
-    for pattern in patterns:
-        if pattern.endswith("*"):
-            if namespace.startswith(pattern[:-1]):
-                return True
-        elif namespace == pattern:
-            return True
-    return False
+    """Gatekeeper ``match``: a namespace entry ending in ``*`` is a prefix glob."""
+    return prefix_glob_match(namespace, patterns)
 
 
 def in_scope(namespace: str, labels: Mapping[Any, Any], match: Mapping[str, Any]) -> bool:

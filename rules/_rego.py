@@ -36,17 +36,20 @@ def render(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def image_excluded(image: Any, excluded_images: Iterable[str]) -> bool:
-    """``lib.exclude_container_image``: exact match, or prefix match for an entry ending in ``*``."""
-    if not isinstance(image, str):
-        return False
-    for entry in excluded_images:
-        if entry.endswith("*"):
-            if image.startswith(entry[:-1]):
+def prefix_glob_match(value: str, patterns: Iterable[str]) -> bool:
+    """Gatekeeper's matching for namespaces and excluded images: exact, or a prefix when the entry ends in ``*``."""
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            if value.startswith(pattern[:-1]):
                 return True
-        elif entry == image:
+        elif value == pattern:
             return True
     return False
+
+
+def image_excluded(image: Any, excluded_images: Iterable[str]) -> bool:
+    """``lib.exclude_container_image``: exact match, or prefix match for an entry ending in ``*``."""
+    return isinstance(image, str) and prefix_glob_match(image, excluded_images)
 
 
 def container_excluded(container: Container, params: dict[str, Any]) -> bool:
