@@ -20,7 +20,7 @@ from fixes._edit import Document, Edit, Unfixable, apply, finish_edits
 from fixes._model import Append, FixContext, FixSettings, Op, Remove, Safety, Set
 from fixes._registry import fix_for
 from rules import Config, Effect, Finding, Problem, Report, scan_file
-from rules._yaml import Path, YamlError, compose_documents, construct
+from rules._yaml import Path, YamlError, compose_documents, construct, format_path
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,7 @@ def _verify(file: str, before: _State, after: str, finding: Finding, ops: list[O
         expected = simulate(old, mine) if mine else old
         if new != expected:
             raise Unfixable("withdrawn: the edit changed data outside the fix's own paths")
+    _keep_suppressed(before.report, docs, after_docs, finding, ops)
     after_report = _scan(file, after, config)
     if _problems(after_report) != _problems(before.report):
         raise Unfixable("withdrawn: the edit changes what the scanner reports as problems")
@@ -222,6 +223,34 @@ def _verify(file: str, before: _State, after: str, finding: Finding, ops: list[O
             raise Unfixable(f"withdrawn: the edit moves a line under or away from a kubeguard:ignore comment "
                             f"({f.rule.id} would be {'hidden' if f.suppressed else 'reported again'})")
     return _State(after, after_report, after_docs)
+
+
+_MISSING = object()
+
+
+def _value_at(data: Any, path: Path) -> Any:
+    for step in path:
+        there = isinstance(data, dict) and step in data
+        if not (there or (isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data))):
+            return _MISSING
+        data = data[step]
+    return data
+
+
+def _keep_suppressed(report: Report, docs: list[Any], after_docs: list[Any], finding: Finding,
+                     ops: list[Op]) -> None:
+    """A suppressed finding marks a value its author keeps on purpose: no fix of another finding changes it
+    (the privilege-escalation fix would otherwise also unset a deliberately kept ``privileged: true``)."""
+    for f in report.findings:
+        mine = [op for op in ops if _doc_of(op, finding.document) == f.document]
+        if f.suppression is None or not mine:
+            continue
+        old = _value_at(docs[f.document][1], f.path)
+        moved = _remap(f.path, mine) if f.document == finding.document else f.path
+        new = _MISSING if moved is None else _value_at(after_docs[f.document][1], moved)
+        if old is not new and (type(old) is not type(new) or old != new):
+            raise Unfixable(f"the fix would change {format_path(f.path)}, which a suppression of {f.rule.id} keeps "
+                            f"as written ({f.suppression.reason}): change it by hand, or lift the suppression")
 
 
 def _candidates(report: Report, selected: frozenset[str] | None, skip: dict[tuple[Any, ...], FixResult]) \
