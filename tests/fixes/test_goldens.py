@@ -7,7 +7,6 @@ case's configuration (see ``golden_cases``); ``# manual:`` marks name the findin
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -59,7 +58,6 @@ def test_every_rule_has_goldens() -> None:
         assert any(c.fixed.changed for c in cases), f"{rule_id} has no golden where the fix applies"
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_patches_apply_with_git(tmp_path: Path) -> None:
     """Every .patch is what ``git apply`` turns the .in.yaml into the .out.yaml with (CRLF, no final newline)."""
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
