@@ -371,7 +371,9 @@ class Document:
         first_key = entries[0][0]
         start = self.line_start(first_key.start_mark.index)
         if not before and not self.text[start:first_key.start_mark.index].strip():
-            index, at = -1, self._above_comments(start, first_key.start_mark.column)
+            # first under the holding key, above blank lines and comments: where filling the `{}` left by removing
+            # every key puts it, and the same place whether a first key that a fix removes is still there or gone
+            index, at = -1, self._below_content(start, first_key.start_mark.column)
         else:
             index = before[-1] if before else 0  # the first key shares its line (a `- ` item): go after it
             at = self.line_end(self.entry_end(mapping, entries[index]) - 1)
@@ -388,6 +390,17 @@ class Document:
         if vnode.start_mark.index < knode.end_mark.index:  # an alias
             return self.value_span(mapping, str(knode.value))[1]
         return max(self.content_end(vnode), knode.end_mark.index + 1)
+
+    def _below_content(self, start: int, column: int) -> int:
+        """The start of the line under the last line above ``start`` that holds more than blank space or a
+        comment at most ``column`` deep (a deeper comment belongs to the line above it)."""
+        while start > 0:
+            above = self.line_start(start - 1)
+            line = self.text[above:start].rstrip("\r\n")
+            if line.strip() and (not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) > column):
+                break
+            start = above
+        return start
 
     def _above_comments(self, start: int, column: int) -> int:
         """The start of the comment lines right above the line at ``start`` at the same column: a comment
@@ -505,7 +518,7 @@ class Document:
         start = self.line_start(knode.start_mark.index)
         end = self.line_end(spans[index][1] - 1)
         if len(parent.value) == 1:
-            return self._emptied(path[:-1], start, end, "{}")
+            return self._emptied(path[:-1], self._above_comments(start, knode.start_mark.column), end, "{}")
         lead = self.text[start:knode.start_mark.index]
         if lead.strip():
             if index != 0 or lead.strip(" -"):
@@ -552,7 +565,8 @@ class Document:
         """The only entry of a block collection removed: the key that holds it gets ``{}`` or ``[]``.
 
         One edit from the holding key's colon to the end of the removed lines; the key's own line
-        (a comment, trailing spaces) is kept.
+        (a comment, trailing spaces) is kept, and so are the blank and comment lines between it and the
+        removed entry (the entry's own comment above it goes with it), as a removal that leaves others does.
         """
         holder = self.node(path[:-1]) if path else None
         found = self.entry(holder, str(path[-1])) if isinstance(holder, MappingNode) else None
@@ -565,7 +579,7 @@ class Document:
         if colon < 0 or self.text[knode.end_mark.index:colon].strip() or key_line_end > start \
                 or (rest.strip() and not rest.strip().startswith("#")):
             raise Unfixable(f"{_dotted(path)} would be left empty")
-        return Edit(colon + 1, end, f" {empty}{rest}")
+        return Edit(colon + 1, end, f" {empty}{rest}{self.text[key_line_end:start]}")
 
     def append_item(self, path: Path, value: Any) -> Edit:
         """Add an item at the end of a list, in the list's own style."""

@@ -4,7 +4,8 @@ The generator writes Kubernetes manifests the way people do: every workload kind
 4-space indentation, indented or flush sequences, block or flow ``securityContext``, comments on their
 own lines and after values, ``kubeguard:ignore`` comments, CRLF or LF, a final newline or not, trailing
 spaces, several documents, and random subsets of the fields the rules judge. Under both profiles, with the
-default configuration and with the reference configuration plus a ``fixes:`` section, all safety classes:
+default configuration, the reference configuration plus a ``fixes:`` section, and a stricter one (required
+drops, an allowed capability, a read-only host path, a host-port range), all safety classes:
 
 - ``fix_file`` never raises;
 - every applied fix verifies: scanned again, its finding is gone and no finding appears (or changes its
@@ -13,7 +14,10 @@ default configuration and with the reference configuration plus a ``fixes:`` sec
 - minimality: every line of the input that no edit touched is in the output, unchanged and in order (per
   fix, where ``difflib``'s changed regions must hold touched lines only, and over the whole chain of fixes);
 - ``fixes.suggestion`` lies within the file and rebuilds the fixed text;
-- the output parses, with the problems of the input and no others.
+- the output parses, with the problems of the input and no others;
+- a value a suppression keeps is never changed by the fix of another finding;
+- composition: all findings at once == one rule at a time in any order (the same data, at least, for the one
+  layout no text edit can settle: see ``EMPTIED_FLOW``), and fixing a file document by document == at once.
 
 ``KUBEGUARD_FUZZ_EXAMPLES=N`` runs N examples per test instead of the CI budget.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -49,7 +54,15 @@ FIXES_SECTION = {
 }
 EXAMPLES = int(os.environ.get("KUBEGUARD_FUZZ_EXAMPLES", "0"))
 PROFILES = ("azure-current", "azure-2021")
-CONFIGS = ("default", "reference")
+CONFIGS = ("default", "reference", "strict")
+# stricter parameters: required drops, an allowed capability, a read-only host path, a host-port range
+STRICT_RULES = {
+    "container-allowed-capabilities": {"allowedCapabilities": ["NET_BIND_SERVICE"],
+                                       "requiredDropCapabilities": ["ALL"]},
+    "allowed-host-paths": {"allowedHostPaths": {"paths": [{"pathPrefix": "/var/log", "readOnly": True}]}},
+    "host-network-ports": {"allowHostNetwork": False, "minPort": 80, "maxPort": 9000},
+    "container-allowed-ports": {"allowedContainerPortsList": ["80", "443"]},
+}
 ALL = fixes.Safety.BEHAVIOUR
 
 
@@ -57,7 +70,10 @@ ALL = fixes.Safety.BEHAVIOUR
 def config(profile: str, which: str) -> rules.Config:
     if which == "default":
         return rules.load_config(f"profile: {profile}\n", "default")
-    return rules.load_config(yaml.safe_dump({**BASE, "profile": profile, "fixes": FIXES_SECTION}), "reference")
+    merged = {**BASE, "profile": profile, "fixes": FIXES_SECTION}
+    if which == "strict":
+        merged["rules"] = {**BASE["rules"], **STRICT_RULES}
+    return rules.load_config(yaml.safe_dump(merged), which)
 
 
 def budget(ci: int) -> settings:
@@ -242,7 +258,7 @@ def manifest(draw: st.DrawFn) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- the writer
 
-_PLAIN = __import__("re").compile(r"^[A-Za-z_/][A-Za-z0-9_./@:-]*$")
+_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@:-]*$")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
@@ -330,6 +346,13 @@ SUPPRESSIBLE = ("container-no-privilege", "read-only-root-filesystem", "allowed-
                 "container-allowed-images", "container-resource-limits", "host-network-ports")
 
 
+TARGETS = {"privileged: true": "container-no-privilege", "runAsUser: 0": "allowed-users-groups",
+           "hostNetwork: true": "host-network-ports", "hostPID: true": "block-host-namespace",
+           "readOnlyRootFilesystem: false": "read-only-root-filesystem",
+           "allowPrivilegeEscalation: true": "container-no-privilege-escalation", "image: ": "container-allowed-images",
+           "hostPort: ": "host-network-ports", "- NET_ADMIN": "container-allowed-capabilities"}
+
+
 @st.composite
 def manifest_text(draw: st.DrawFn) -> str:
     style = Style(indent=draw(st.sampled_from([2, 4])), flush=draw(st.booleans()),
@@ -355,6 +378,16 @@ def manifest_text(draw: st.DrawFn) -> str:
         else:
             column = len(lines[at]) - len(lines[at].lstrip())
             lines.insert(at, " " * column + f"# kubeguard:ignore {rule} -- accepted risk")
+    # ... and, now and then, on the very line a rule reports, as people write them
+    for index, line in enumerate(lines):
+        for needle, rule in TARGETS.items():
+            if needle in line and "#" not in line and draw(st.integers(0, 5)) == 0:
+                if draw(st.booleans()):
+                    lines[index] = f"{line}  # kubeguard:ignore {rule} -- needed"
+                else:
+                    column = len(line) - len(line.lstrip())
+                    lines[index] = " " * column + f"# kubeguard:ignore {rule} -- needed\n{line}"
+    lines = "\n".join(lines).split("\n")
     spaces = draw(st.sampled_from([0.0, 0.0, 0.2]))
     lines = [line + (" " * draw(st.integers(1, 3)) if spaces and draw(st.floats(0, 1)) < spaces else "")
              for line in lines]
@@ -376,6 +409,10 @@ def keys(report: rules.Report) -> Counter[tuple[Any, ...]]:
 
 def groups(counter: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
     return Counter((k[0], k[1], k[2], k[4]) for k in counter.elements())
+
+
+def suppressed(counter: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+    return Counter(k[:3] for k in counter.elements() if k[4])
 
 
 def line_starts(text: str) -> list[int]:
@@ -413,17 +450,15 @@ def carry(before: str, after: str, edits: tuple[fixes.Edit, ...]) -> dict[int, i
 def changed_but_untouched(before: str, after: str, kept: dict[int, int]) -> list[str]:
     """Lines of ``before`` in a region ``difflib`` reports changed although no edit touched them.
 
-    A line equal to one the edits touched, or to one of the region's new lines, is a twin ``difflib`` aligned
-    apart (two `# a comment` lines, one removed with its key), not a change.
+    A line equal to one the edits touched, or to a line ``difflib`` reports added, is a twin it aligned apart
+    (two `# a comment` lines, one removed with its key; two equal documents, one edited), not a change.
     """
     old, new = split_lines(before), split_lines(after)
     touched = {line for i, line in enumerate(old) if i not in kept}
-    stray = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        if tag in ("replace", "delete"):
-            stray += [old[i] for i in range(i1, i2) if i in kept and old[i] not in touched
-                      and old[i] not in new[j1:j2]]
-    return stray
+    opcodes = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
+    added = {line for tag, _, _, j1, j2 in opcodes if tag in ("replace", "insert") for line in new[j1:j2]}
+    return [old[i] for tag, i1, i2, _, _ in opcodes if tag in ("replace", "delete") for i in range(i1, i2)
+            if i in kept and old[i] not in touched and old[i] not in added]
 
 
 @dataclass
@@ -463,6 +498,8 @@ def check_all(text: str, profile: str, which: str) -> Checked:
             group = (*target[:3], False)
             assert ga[group] < gb[group], "the finding is still reported"
         assert Counter(p.cause for p in a.problems) == Counter(p.cause for p in b.problems)
+        # what a kubeguard:ignore keeps stays as it is: the same suppressed findings before and after
+        assert suppressed(kb) == suppressed(ka), f"{r.finding.rule.id}: a fix changed what a suppression keeps"
         step = carry(r.before, r.after, r.edits)
         stray = changed_but_untouched(r.before, r.after, step)
         assert not stray, f"{r.finding.rule.id}: lines changed that no edit touched: {stray}"
@@ -546,6 +583,33 @@ COMMENT_TWINS = (
     "  containers:  # note\n    # a comment\n\n    - name: app  # note\n      # a comment\n\n"
     "      image: nginx:1.15.2  # note"
 )
+# privileged: true kept on purpose: the privilege-escalation fix (which sets privileged: false, as Kubernetes
+# requires alongside allowPrivilegeEscalation: false) must leave the container to a person (regression).
+SUPPRESSED_PRIVILEGED = (
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: app\n    image: nginx\n"
+    "    securityContext:\n      # kubeguard:ignore container-no-privilege -- needed for the device plugin\n"
+    "      privileged: true\n      runAsUser: 1000\n"
+)
+# A blank line between `securityContext:` and its only key, `capabilities`, which a fix removes: removing it
+# first (`securityContext: {}`, then filled) or inserting first must give the same text (regression, _edit.py).
+BLANK_BEFORE_ONLY_KEY = (
+    "apiVersion: batch/v1  # note\nkind: Job  # note  \nspec:  \n  template:\n    spec:  # note\n"
+    "      containers:  \n      - name: app\n        securityContext:  # note\n\n          capabilities:   \n"
+    "            add:   \n            - ALL\n      securityContext:\n        runAsUser: 1000\n"
+)
+# Two equal documents, the second edited: difflib reports the first removed and re-added (test oracle).
+_POD = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  hostIPC: true\n  containers:\n    - name: web\n"
+        "      image: nginx:1.15.2\n      volumeMounts:\n        - name: data\n          mountPath: /mnt/data\n"
+        "  volumes:\n    - name: data\n      hostPath:\n        path: /var/log\n")
+TWIN_DOCUMENTS = f"---\n{_POD}---\n{_POD}"
+# A blank line between a first key a fix removes (`capabilities`) and the next: a key inserted before them
+# lands in the same place whether `capabilities` is still there or gone (regression, _edit.py).
+BLANK_AFTER_REMOVED_FIRST_KEY = (
+    "apiVersion: batch/v1  # note\nkind: Job  # note\nspec:  # note\n  template:  # note\n    spec:  # note\n"
+    "      containers:  # note\n        - name: app  # note\n          securityContext:  # note\n"
+    "            capabilities:  # note\n              add:  # note\n                - NET_ADMIN  # note\n\n"
+    "            privileged: true  # note\n"
+)
 FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailing\r\nspec:\r\n"
              "    containers:\r\n    - name: app\r\n      image: 'bitnami/kafka'\r\n"
              "      securityContext: {privileged: true, runAsUser: 0}")
@@ -553,24 +617,39 @@ FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailin
 
 @pytest.mark.parametrize("which", CONFIGS)
 @pytest.mark.parametrize("profile", PROFILES)
-@budget(30)
+@budget(20)
 @given(text=manifest_text())
 @example(text=REFERENCE_LIKE)
 @example(text=FLOW_CRLF)
 @example(text=REPEATED_LINES)
+@example(text=SUPPRESSED_PRIVILEGED)
+@example(text=TWIN_DOCUMENTS)
 def test_fixes_verify_minimal_and_parse(text: str, profile: str, which: str) -> None:
     check_all(text, profile, which)
 
 
 @pytest.mark.parametrize("which", CONFIGS)
 @pytest.mark.parametrize("profile", PROFILES)
-@budget(15)
+@budget(10)
 @given(text=manifest_text())
 @example(text=REFERENCE_LIKE)
 @example(text=FLOW_CRLF)
 @example(text=COMMENT_TWINS)
 def test_fix_is_idempotent(text: str, profile: str, which: str) -> None:
     check_idempotent(check_all(text, profile, which))
+
+
+# A flow securityContext whose only entry the capabilities fix removes (`{capabilities: {add: [SYS_ADMIN]}}`)
+# is left `{}`, which a later fix fills in block style (`key: {}` is filled like `key:`), while the other order
+# adds to the flow mapping first: the same data, two layouts. No local text edit can tell an emptied flow
+# mapping from a written `{}`, so there only the data must agree (known limit; found by this property).
+EMPTIED_FLOW = re.compile(r"\{capabilities: \{add: \[[^\]]*\]\}\}")
+EMPTIED_FLOW_EXAMPLE = (
+    "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n"
+    "        - name: app\n          image: nginx:1.15.2\n"
+    "          securityContext: {capabilities: {add: [SYS_ADMIN]}}\n"
+)
+LAST_CAPABILITIES = ["read-only-root-filesystem", *sorted(set(rules.rule_ids()) - {"read-only-root-filesystem"})]
 
 
 def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
@@ -585,16 +664,25 @@ def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
     raise AssertionError("single-rule passes never settle")
 
 
+@pytest.mark.parametrize("which", CONFIGS[1:])
 @pytest.mark.parametrize("profile", PROFILES)
-@budget(15)
+@budget(10)
 @given(text=manifest_text(), order=st.permutations(rules.rule_ids()))
 @example(text=REFERENCE_LIKE, order=sorted(rules.rule_ids()))
 @example(text=SERVICE_FIRST, order=sorted(rules.rule_ids()))
-def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str) -> None:
+@example(text=EMPTIED_FLOW_EXAMPLE, order=LAST_CAPABILITIES)
+@example(text=BLANK_BEFORE_ONLY_KEY, order=LAST_CAPABILITIES)
+@example(text=BLANK_AFTER_REMOVED_FIRST_KEY, order=[*sorted(set(rules.rule_ids()) - {
+    "container-allowed-capabilities"}), "container-allowed-capabilities"])
+def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str, which: str) -> None:
     """All findings at once == one rule at a time, in any order; document by document == the whole file."""
-    cfg = config(profile, "reference")
+    cfg = config(profile, which)
     together = fix(text, cfg)
-    assert by_rules(text, cfg, list(order)) == together.after
+    one_by_one = by_rules(text, cfg, list(order))
+    if EMPTIED_FLOW.search(text):  # the same data, maybe two layouts: see EMPTIED_FLOW
+        assert list(yaml.safe_load_all(one_by_one)) == list(yaml.safe_load_all(together.after))
+    else:
+        assert one_by_one == together.after
     with mock.patch.object(plan, "_pieces", lambda *args: None):  # the whole file at once, never split
         whole = fix(text, cfg)
     assert whole.after == together.after
