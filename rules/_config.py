@@ -25,7 +25,8 @@ _GLOBAL_VALIDATORS = {
     "namespaces": is_string_list,
     "labelSelector": is_label_selector,
 }
-EXTENSION_SECTIONS = ("fixes",)
+EXTENSION_SECTIONS = ("fixes", "review")
+FILTER_MODES = ("added", "diff_context", "file", "nofilter")  # which findings a pull-request review shows
 
 
 def _is_limits(value: Any) -> str | None:
@@ -59,6 +60,28 @@ FIX_VALIDATORS = {
     "registryMirror": _is_string_map,
     "portMap": _is_port_map,
 }
+
+
+def _is_count(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1000
+    return None if ok else "must be an integer from 1 to 1000"
+
+
+def _is_fail_on(value: Any) -> str | None:
+    return None if value in ("deny", "audit", "never") else "must be deny, audit or never"
+
+
+def _is_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+# The pull-request bot's settings (read from the base branch, so a pull request cannot relax them)
+REVIEW_VALIDATORS = {
+    "maxComments": _is_count,  # inline comments per review (default 50); the rest is listed in the review body
+    "failOn": _is_fail_on,  # check-run conclusion: failure at or above this effect (default deny)
+    "drafts": _is_bool,  # review draft pull requests too (default false)
+}
+_SECTION_VALIDATORS = {"fixes": FIX_VALIDATORS, "review": REVIEW_VALIDATORS}
 
 
 class ConfigError(Exception):
@@ -182,19 +205,25 @@ def load_config(text: str, source: str = CONFIG_FILE) -> Config:
                     raise ConfigError(source, rknode.start_mark.line + 1,
                                       f"unknown rule {rule_id!r} (see `kubeguard rules`)")
                 rule_values[rule_id] = _rule_values(rule, rvnode, source)
-        elif key == "fixes":
-            for fkey, fknode, fvnode in _entries(vnode, source, "fixes"):
-                validator = FIX_VALIDATORS.get(fkey)
+        elif key in _SECTION_VALIDATORS:
+            validators = _SECTION_VALIDATORS[key]
+            for fkey, fknode, fvnode in _entries(vnode, source, key):
+                validator = validators.get(fkey)
                 if validator is None:
-                    raise ConfigError(source, fknode.start_mark.line + 1, f"fixes: unknown key {fkey!r} (expected "
-                                      + ", ".join(FIX_VALIDATORS) + ")")
+                    raise ConfigError(source, fknode.start_mark.line + 1, f"{key}: unknown key {fkey!r} (expected "
+                                      + ", ".join(validators) + ")")
                 error = validator(_value(fvnode, source))
                 if error:
-                    raise ConfigError(source, fknode.start_mark.line + 1, f"fixes.{fkey} {error}")
+                    raise ConfigError(source, fknode.start_mark.line + 1, f"{key}.{fkey} {error}")
+            extensions[key] = value
+        elif key == "filter":
+            if value not in FILTER_MODES:
+                raise ConfigError(source, line, "filter must be one of " + ", ".join(FILTER_MODES))
             extensions[key] = value
         else:
             raise ConfigError(source, line, f"unknown key {key!r} (expected profile, defaultNamespace, "
-                                            "excludedNamespaces, namespaces, labelSelector, rules, fixes)")
+                                            "excludedNamespaces, namespaces, labelSelector, rules, fixes, "
+                                            "filter, review)")
     return _build(profile, default_ns, global_match, rule_values, extensions, source)
 
 

@@ -111,7 +111,17 @@ ERRORS = [
      "    effect: Disabled\n", "container-no-privilege", "container-no-privilege"),
     ("duplicate parameter", "rules:\n  container-no-privilege:\n    effect: Deny\n    effect: Disabled\n",
      "effect: Disabled", "effect"),
+    ("unknown filter mode", "profile: azure-current\nfilter: changed\n", "filter", "filter"),
+    ("review cap not a count", "review:\n  failOn: deny\n  maxComments: 0\n", "maxComments", "maxComments"),
+    ("review failOn", "review:\n  failOn: warn\n", "failOn", "failOn"),
+    ("review unknown key", "review:\n  maxComment: 5\n", "maxComment", "maxComment"),
 ]
+
+
+def test_review_settings_are_kept_for_the_bot() -> None:
+    config = rules.load_config("filter: added\nreview:\n  maxComments: 10\n  failOn: audit\n  drafts: true\n")
+    assert config.extensions["filter"] == "added"
+    assert config.extensions["review"] == {"maxComments": 10, "failOn": "audit", "drafts": True}
 
 
 @pytest.mark.parametrize(("text", "key_line", "key"), [c[1:] for c in ERRORS], ids=[c[0] for c in ERRORS])

@@ -1,0 +1,282 @@
+"""The GitHub client: the one module that imports PyGithub.
+
+A narrow interface over the REST API for what the bot reads and publishes on a pull request. It
+honours ``GITHUB_API_URL`` (GitHub Enterprise Server, the test double), retries 5xx, connection
+errors and 429 with exponential backoff and jitter (urllib3's ``Retry`` under PyGithub's
+``GithubRetry``, which also waits out primary and secondary rate limits: ``Retry-After``,
+``x-ratelimit-reset``), paces content-creating requests (``write_interval`` seconds apart), and
+paginates. With GitHub App credentials it exchanges the app's JWT for installation tokens, which
+PyGithub refreshes before they expire; a token refused as expired is refreshed once and the request
+repeated.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import github
+from github import Auth, GithubException, GithubRetry
+from github.Requester import Requester
+
+from bot.model import (
+    ChangedFile,
+    CheckOutput,
+    IssueComment,
+    PostedReview,
+    PostedReviewComment,
+    PullRequest,
+    ReviewComment,
+    ReviewEvent,
+)
+
+DEFAULT_API_URL = "https://api.github.com"
+ANNOTATIONS_PER_REQUEST = 50  # GitHub's maxItems for output.annotations
+_T = TypeVar("_T")
+
+
+class GitHubError(Exception):
+    """A request GitHub answered with an error (after retries)."""
+
+    def __init__(self, status: int, message: str, errors: Sequence[Any] = ()) -> None:
+        super().__init__(f"GitHub answered {status}: {message}" + (f" ({'; '.join(map(str, errors))})"
+                                                                    if errors else ""))
+        self.status = status
+        self.message = message
+        self.errors = tuple(errors)
+
+
+class NotFound(GitHubError):
+    pass
+
+
+class ReviewRejected(GitHubError):
+    """422 on creating a review: GitHub posted nothing of it."""
+
+
+def _error(exc: GithubException) -> GitHubError:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    message = str(data.get("message", exc.data if isinstance(exc.data, str) else ""))
+    errors = data.get("errors") or ()
+    cls = NotFound if exc.status == 404 else GitHubError
+    return cls(exc.status, message, errors if isinstance(errors, list) else [errors])
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    """A GitHub App's id and private key (PEM). Never printed: ``repr`` hides the key."""
+
+    app_id: int
+    private_key: str
+
+    def __repr__(self) -> str:
+        return f"AppCredentials(app_id={self.app_id}, private_key=<hidden>)"
+
+
+def retry_policy(total: int = 6, backoff: float = 0.5, secondary_wait: float = 60.0,
+                 max_wait: float | None = 900.0) -> GithubRetry:
+    """Retries of 5xx, 429, rate-limit 403s and connection errors, exponential with jitter."""
+    return GithubRetry(total=total, backoff_factor=backoff, backoff_jitter=backoff, backoff_max=60,
+                       secondary_rate_wait=secondary_wait, max_rate_limit_wait=max_wait,
+                       status_forcelist=[*range(500, 600), 429])
+
+
+def api_url(environ: dict[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+
+
+class GitHubClient:
+    """One repository, through one token (a static token or an installation's refreshed tokens)."""
+
+    def __init__(self, repo_full_name: str, *, token: str | None = None, app: AppCredentials | None = None,
+                 installation_id: int | None = None, base_url: str | None = None,
+                 retry: GithubRetry | None = None, write_interval: float = 1.0, timeout: float = 30.0) -> None:
+        if token is None and (app is None or installation_id is None):
+            raise ValueError("a token, or app credentials and an installation id, are needed")
+        self.repo_full_name = repo_full_name
+        self.base_url = (base_url or api_url()).rstrip("/")
+        self._retry = retry if retry is not None else retry_policy()
+        self._kwargs: dict[str, Any] = {"base_url": self.base_url, "timeout": timeout, "retry": self._retry,
+                                        "per_page": 100, "seconds_between_requests": None,
+                                        "seconds_between_writes": write_interval or None}
+        self._token, self._app, self._installation_id = token, app, installation_id
+        self._connect()
+
+    def _connect(self) -> None:
+        if self._token is not None:
+            auth: Auth.Auth = Auth.Token(self._token)
+        else:
+            assert self._app is not None and self._installation_id is not None
+            auth = Auth.AppAuth(self._app.app_id, self._app.private_key).get_installation_auth(
+                self._installation_id)
+        self._gh = github.Github(auth=auth, **self._kwargs)
+        self._repo: Any = None
+
+    @property
+    def repo(self) -> Any:
+        if self._repo is None:
+            self._repo = self._call(lambda: self._gh.get_repo(self.repo_full_name, lazy=True))
+        return self._repo
+
+    def _call(self, fn: Callable[[], _T]) -> _T:
+        """Run a request; a 401 on an installation token (expired early, revoked) refreshes it once."""
+        try:
+            return fn()
+        except GithubException as exc:
+            if exc.status == 401 and self._app is not None:
+                self._connect()
+                try:
+                    return fn()
+                except GithubException as again:
+                    raise _error(again) from again
+            raise _error(exc) from exc
+
+    def _list(self, fn: Callable[[], Any]) -> list[Any]:
+        return self._call(lambda: list(fn()))
+
+    # ---- requests without the PyGithub object model (endpoints it does not wrap, or wraps with extra GETs)
+
+    @property
+    def _requester(self) -> Requester:
+        return self._gh.requester
+
+    def _request(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = f"{self.base_url}/repos/{self.repo_full_name}{path}"
+        return self._call(lambda: self._requester.requestJsonAndCheck(verb, url, input=body)[1])
+
+    # ---- reading
+
+    def pull_request(self, number: int) -> PullRequest:
+        pr = self._call(lambda: self.repo.get_pull(number))
+        owner, _, name = self.repo_full_name.partition("/")
+        return PullRequest(owner, name, pr.number, pr.head.sha, pr.base.sha, pr.base.ref, pr.head.ref,
+                           bool(pr.draft), pr.state, pr.title or "")
+
+    def changed_files(self, number: int) -> list[ChangedFile]:
+        """Every file of the pull request (GitHub lists at most 3,000), paginated."""
+        def fetch() -> list[ChangedFile]:
+            pr = self.repo.get_pull(number)
+            return [ChangedFile(f.filename, f.status, f.patch, f.previous_filename, f.additions, f.deletions)
+                    for f in pr.get_files()]
+        return self._call(fetch)
+
+    def file_content(self, path: str, ref: str) -> bytes | None:
+        """The bytes of a file at a ref, or None when it does not exist there (or is not a file)."""
+        try:
+            content = self._call(lambda: self.repo.get_contents(path, ref=ref))
+        except NotFound:
+            return None
+        if isinstance(content, list) or getattr(content, "type", "file") != "file":
+            return None
+        if content.encoding == "base64" and content.content is not None:
+            return base64.b64decode(content.content)
+        # over 1 MB the contents API sends no content: fetch the blob
+        blob = self._call(lambda: self.repo.get_git_blob(content.sha))
+        return base64.b64decode(blob.content) if blob.encoding == "base64" else blob.content.encode()
+
+    def tree_paths(self, ref: str) -> list[str]:
+        """Paths of every file (blob) at a ref; for scanning files the pull request does not touch."""
+        tree = self._call(lambda: self.repo.get_git_tree(ref, recursive=True))
+        return [e.path for e in tree.tree if e.type == "blob"]
+
+    def review_comments(self, number: int) -> list[PostedReviewComment]:
+        def fetch() -> list[PostedReviewComment]:
+            pr = self.repo.get_pull(number)
+            return [PostedReviewComment(c.id, c.path, c.line, c.body or "", c.user.login if c.user else "",
+                                        c.in_reply_to_id, c.pull_request_review_id)
+                    for c in pr.get_review_comments()]
+        return self._call(fetch)
+
+    def reviews(self, number: int) -> list[PostedReview]:
+        def fetch() -> list[PostedReview]:
+            pr = self.repo.get_pull(number)
+            return [PostedReview(r.id, r.state, r.body or "", r.user.login if r.user else "", r.commit_id)
+                    for r in pr.get_reviews()]
+        return self._call(fetch)
+
+    def issue_comments(self, number: int) -> list[IssueComment]:
+        def fetch() -> list[IssueComment]:
+            issue = self.repo.get_issue(number)
+            return [IssueComment(c.id, c.body or "", c.user.login if c.user else "") for c in issue.get_comments()]
+        return self._call(fetch)
+
+    # ---- publishing
+
+    def create_review(self, number: int, commit_sha: str, body: str, event: ReviewEvent,
+                      comments: Sequence[ReviewComment]) -> int:
+        """One review with all its inline comments, in one request. 422 raises ``ReviewRejected``."""
+        payload = {"commit_id": commit_sha, "body": body, "event": event.value,
+                   "comments": [c.as_api() for c in comments]}
+        try:
+            data = self._request("POST", f"/pulls/{number}/reviews", payload)
+        except GitHubError as exc:
+            if exc.status == 422:
+                raise ReviewRejected(exc.status, exc.message, exc.errors) from exc
+            raise
+        return int(data["id"])
+
+    def dismiss_review(self, number: int, review_id: int, message: str) -> None:
+        self._request("PUT", f"/pulls/{number}/reviews/{review_id}/dismissals", {"message": message})
+
+    def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> int:
+        data = self._request("POST", f"/pulls/{number}/comments/{comment_id}/replies", {"body": body})
+        return int(data["id"])
+
+    def delete_review_comment(self, comment_id: int) -> None:
+        with contextlib.suppress(NotFound):  # already gone
+            self._request("DELETE", f"/pulls/comments/{comment_id}")
+
+    def upsert_issue_comment(self, number: int, marker: str, body: str) -> int:
+        """Edit the comment that carries ``marker`` (the bot's own), or create it."""
+        for comment in self.issue_comments(number):
+            if marker in comment.body:
+                if comment.body != body:
+                    self._request("PATCH", f"/issues/comments/{comment.id}", {"body": body})
+                return comment.id
+        return int(self._request("POST", f"/issues/{number}/comments", {"body": body})["id"])
+
+    def create_check_run(self, name: str, head_sha: str) -> int:
+        data = self._request("POST", "/check-runs", {"name": name, "head_sha": head_sha, "status": "in_progress"})
+        return int(data["id"])
+
+    def complete_check_run(self, check_run_id: int, output: CheckOutput) -> None:
+        """Complete the run; annotations go 50 per request (later PATCHes append)."""
+        batches = list(_batches([a.as_api() for a in output.annotations], ANNOTATIONS_PER_REQUEST)) or [[]]
+        for index, batch in enumerate(batches):
+            body: dict[str, Any] = {"output": {"title": output.title, "summary": output.summary,
+                                               "annotations": batch}}
+            if index == len(batches) - 1:
+                body["conclusion"] = output.conclusion.value
+            self._request("PATCH", f"/check-runs/{check_run_id}", body)
+
+    def create_status(self, sha: str, state: str, description: str, context: str = "kubeguard",
+                      target_url: str | None = None) -> None:
+        body: dict[str, Any] = {"state": state, "description": description[:140], "context": context}
+        if target_url:
+            body["target_url"] = target_url
+        self._request("POST", f"/statuses/{sha}", body)
+
+
+def _batches(items: list[_T], size: int) -> Iterator[list[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def installation_client(repo_full_name: str, app: AppCredentials, installation_id: int,
+                        base_url: str | None = None, **kwargs: Any) -> GitHubClient:
+    return GitHubClient(repo_full_name, app=app, installation_id=installation_id, base_url=base_url, **kwargs)
+
+
+def app_slug(app: AppCredentials, base_url: str | None = None) -> str:
+    """The app's slug (its comments are authored by ``<slug>[bot]``), via ``GET /app`` with the app's JWT."""
+    integration = github.GithubIntegration(auth=Auth.AppAuth(app.app_id, app.private_key),
+                                           base_url=(base_url or api_url()).rstrip("/"))
+    try:
+        return integration.get_app().slug
+    except GithubException as exc:
+        raise _error(exc) from exc
