@@ -169,6 +169,36 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """Review one pull request through the API, as the webhook's workers do (``--dry-run``: print, post nothing)."""
+    from bot.github_client import GitHubClient
+    from bot.pipeline import Options, review_pull_request
+
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise UsageError("set GITHUB_TOKEN to a token that may read the repository (and write, unless --dry-run)")
+    client = GitHubClient(args.repo, token=token)
+    options = Options(filter_mode=args.filter, fail_on=args.fail_on, max_comments=args.max_comments,
+                      dry_run=args.dry_run, bot_login=args.bot_login)
+    outcome = review_pull_request(client, args.pr, options)
+    if outcome.plan is None:
+        print(f"kubeguard: {outcome.config_error or outcome.skipped}", file=sys.stderr)
+        return EXIT_USAGE if outcome.config_error else EXIT_OK
+    if args.dry_run:
+        sys.stdout.write(outcome.plan.summary + "\n")
+        for c in outcome.plan.comments:
+            sys.stdout.write(f"\n--- {c.path}:{c.start_line or c.line}-{c.line}\n{c.body}\n")
+    print(f"kubeguard: {outcome.findings} finding(s), {len(outcome.plan.comments)} inline comment(s), "
+          f"conclusion {outcome.plan.check.conclusion.value}", file=sys.stderr)
+    return EXIT_FINDINGS if outcome.plan.check.conclusion.value == "failure" else EXIT_OK
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    from bot import action
+
+    return action.run(os.environ, args.paths)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubeguard", description="Azure Defender for Kubernetes rules for "
                                      "manifests and pull requests.")
@@ -203,6 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--output", default=str(DOCS_PATH), help="target file, or - for standard output")
     docs.add_argument("--check", action="store_true", help="exit 1 if the file is not current")
     docs.set_defaults(func=cmd_docs)
+
+    review = sub.add_parser("review", help="review a pull request through the GitHub API (token in GITHUB_TOKEN; "
+                                           "GITHUB_API_URL for GitHub Enterprise Server)")
+    review.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    review.add_argument("--pr", required=True, type=int, metavar="NUMBER")
+    review.add_argument("--filter", choices=("added", "diff_context", "file", "nofilter"),
+                        help="which findings to show (default: the base branch's filter:, else diff_context)")
+    review.add_argument("--fail-on", choices=("deny", "audit", "never"))
+    review.add_argument("--max-comments", type=int)
+    review.add_argument("--bot-login", default="kubeguard[bot]",
+                        help="the login the token comments as (to find its earlier comments)")
+    review.add_argument("--dry-run", action="store_true", help="print the review instead of posting it")
+    review.set_defaults(func=cmd_review)
+
+    action_cmd = sub.add_parser("action", help="the GitHub Action's entry point (reads GITHUB_EVENT_PATH)")
+    action_cmd.add_argument("paths", nargs="*", metavar="PATH", help="what to scan on non-pull-request events")
+    action_cmd.set_defaults(func=cmd_action)
     return parser
 
 

@@ -146,12 +146,12 @@ def render_text(report: Report, config: Config, colour: bool = False) -> str:
 
 # ---- GitHub workflow commands --------------------------------------------------------------------------------
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def render_github(report: Report, config: Config) -> str:
@@ -160,12 +160,12 @@ def render_github(report: Report, config: Config) -> str:
         if f.suppressed:
             continue
         level = "error" if f.effect is Effect.DENY else "warning"
-        title = _escape_property(f"{f.rule.id}: {f.rule.title}")
-        lines.append(f"::{level} file={_escape_property(f.file)},line={f.line},col={f.column},title={title}::"
-                     f"{_escape_data(f.message + ' [' + f.rule.control.value + ']')}")
+        title = escape_property(f"{f.rule.id}: {f.rule.title}")
+        lines.append(f"::{level} file={escape_property(f.file)},line={f.line},col={f.column},title={title}::"
+                     f"{escape_data(f.message + ' [' + f.rule.control.value + ']')}")
     for p in report.problems:
-        lines.append(f"::warning file={_escape_property(p.file)},line={p.line},col={p.column},"
-                     f"title=kubeguard {p.kind}::{_escape_data(p.cause)}")
+        lines.append(f"::warning file={escape_property(p.file)},line={p.line},col={p.column},"
+                     f"title=kubeguard {p.kind}::{escape_data(p.cause)}")
     return "".join(line + "\n" for line in lines)
 
 

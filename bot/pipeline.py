@@ -1,0 +1,343 @@
+"""One pipeline for every entry point: the webhook's workers, the Action and the CLI all call
+``review_pull_request``; they differ only in how they build the client.
+
+get the pull request and its changed files ─► read ``.kubeguard.yaml`` at the BASE commit (a pull request
+cannot relax its own rules) ─► scan the head versions (and the base versions, for the posture) ─►
+verify a fix per finding against the head file ─► compose the review ─► publish: check run, review,
+replies to fixed comments, dismissal of a stale blocking review, the summary comment.
+
+Publishing is idempotent: comments carry fingerprints and are posted once per pull request, the summary
+is edited in place, so a redelivered event or a retried job repeats nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import fixes
+import rules
+from bot import diffmap, review
+from bot.formats import fingerprint
+from bot.model import (
+    ChangedFile,
+    CheckOutput,
+    Conclusion,
+    IssueComment,
+    PostedReview,
+    PostedReviewComment,
+    PullRequest,
+    ReviewComment,
+    ReviewEvent,
+    ReviewPlan,
+)
+
+log = logging.getLogger("kubeguard.pipeline")
+CHECK_NAME = "kubeguard"
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024  # a manifest larger than this is reported, not parsed
+
+
+class Client(Protocol):
+    """What the pipeline needs of GitHub (``bot.github_client.GitHubClient``; any object with these)."""
+
+    def pull_request(self, number: int) -> PullRequest: ...
+    def changed_files(self, number: int) -> list[ChangedFile]: ...
+    def file_content(self, path: str, ref: str) -> bytes | None: ...
+    def tree_paths(self, ref: str) -> list[str]: ...
+    def review_comments(self, number: int) -> list[PostedReviewComment]: ...
+    def reviews(self, number: int) -> list[PostedReview]: ...
+    def issue_comments(self, number: int) -> list[IssueComment]: ...
+    def create_review(self, number: int, commit_sha: str, body: str, event: ReviewEvent,
+                      comments: Any) -> int: ...
+    def dismiss_review(self, number: int, review_id: int, message: str) -> None: ...
+    def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> int: ...
+    def delete_review_comment(self, comment_id: int) -> None: ...
+    def upsert_issue_comment(self, number: int, marker: str, body: str) -> int: ...
+    def create_check_run(self, name: str, head_sha: str) -> int: ...
+    def complete_check_run(self, check_run_id: int, output: CheckOutput) -> None: ...
+    def create_status(self, sha: str, state: str, description: str, context: str = ...,
+                      target_url: str | None = ...) -> None: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-run choices; ``None`` means: take it from the base branch's configuration (then the default)."""
+
+    filter_mode: str | None = None
+    max_comments: int | None = None
+    fail_on: str | None = None
+    review_drafts: bool | None = None
+    bot_login: str = "kubeguard[bot]"
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    publish_review: bool = True  # False: check run and summary only (a token that may not review)
+    dry_run: bool = False  # compose everything, publish nothing (the Action's fallback for read-only tokens)
+
+
+@dataclass
+class Outcome:
+    """What a run did, for logs, the Action's outputs and tests."""
+
+    pr: PullRequest | None = None
+    skipped: str = ""  # why nothing was published (draft, superseded, closed)
+    plan: ReviewPlan | None = None
+    review_id: int | None = None
+    rejected: list[ReviewComment] = field(default_factory=list)
+    replied: list[int] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+    dismissed: list[int] = field(default_factory=list)
+    check_run_id: int | None = None
+    used_status: bool = False
+    config_error: str = ""
+    findings: int = 0
+    problems: list[rules.Problem] = field(default_factory=list)
+
+    @property
+    def conclusion(self) -> Conclusion | None:
+        return self.plan.check.conclusion if self.plan else (Conclusion.FAILURE if self.config_error else None)
+
+
+def is_manifest(path: str) -> bool:
+    return path.lower().endswith(MANIFEST_SUFFIXES)
+
+
+# ---- reading ------------------------------------------------------------------------------------------
+
+
+def load_base_config(client: Client, pr: PullRequest) -> rules.Config:
+    """``.kubeguard.yaml`` as the BASE commit has it (defaults when absent). Raises ``rules.ConfigError``."""
+    data = client.file_content(rules.CONFIG_FILE, pr.base_sha)
+    if data is None:
+        return rules.default_config()
+    source = f"{rules.CONFIG_FILE} (base {pr.base_ref}@{pr.base_sha[:7]})"
+    text = rules.decode(source, data)
+    if isinstance(text, rules.Problem):
+        raise rules.ConfigError(source, text.line, text.cause)
+    return rules.load_config(text, source)
+
+
+def _fetch(client: Client, paths: Iterable[str], ref: str, max_bytes: int,
+           problems: list[rules.Problem]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for path in paths:
+        data = client.file_content(path, ref)
+        if data is None:
+            problems.append(rules.Problem(path, 1, 1, f"not found at {ref[:7]} (deleted or moved after the "
+                                                      "event); not reviewed", "skipped"))
+            continue
+        if len(data) > max_bytes:
+            problems.append(rules.Problem(path, 1, 1, f"{len(data):,} bytes, over the limit of {max_bytes:,} "
+                                                      "per manifest; not reviewed", "skipped"))
+            continue
+        out[path] = data
+    return out
+
+
+# ---- the pipeline -------------------------------------------------------------------------------------
+
+
+def review_pull_request(client: Client, number: int, options: Options | None = None, *,
+                        expected_head: str | None = None) -> Outcome:
+    """Review one pull request at its current head and publish the result."""
+    options = options or Options()
+    pr = client.pull_request(number)
+    outcome = Outcome(pr=pr)
+    if pr.state != "open":
+        outcome.skipped = "the pull request is closed"
+        return outcome
+    if expected_head is not None and expected_head != pr.head_sha:
+        outcome.skipped = f"superseded: the head moved from {expected_head[:7]} to {pr.head_sha[:7]}"
+        return outcome
+
+    check_id, use_status = (None, False) if options.dry_run else _start_check(client, pr, outcome)
+    try:
+        config = load_base_config(client, pr)
+    except rules.ConfigError as exc:
+        outcome.config_error = str(exc)
+        if not options.dry_run:
+            _publish_config_error(client, pr, check_id, use_status, str(exc))
+        return outcome
+    settings = _settings(config, options)
+    if pr.draft and not settings.review_drafts:
+        outcome.skipped = "draft pull request (set review.drafts: true to review drafts)"
+        if not options.dry_run:
+            _finish_check(client, pr, check_id, use_status, CheckOutput(
+                Conclusion.NEUTRAL, "kubeguard: draft skipped", "Draft pull requests are reviewed once ready."))
+        return outcome
+
+    files = client.changed_files(number)
+    diffs = diffmap.file_diffs(files)
+    problems: list[rules.Problem] = []
+    head_paths = [f.path for f in files if f.status != "removed" and is_manifest(f.path)]
+    if settings.mode is diffmap.FilterMode.NOFILTER:
+        changed = {f.path for f in files}
+        head_paths += [p for p in client.tree_paths(pr.head_sha) if is_manifest(p) and p not in changed]
+    head_data = _fetch(client, head_paths, pr.head_sha, options.max_file_bytes, problems)
+    base_paths = {(f.previous_path or f.path): f.path for f in files
+                  if f.status not in ("added",) and is_manifest(f.previous_path or f.path)}
+    base_data = _fetch(client, base_paths, pr.base_sha, options.max_file_bytes, [])
+
+    head = rules.scan(head_data.items(), config)
+    head.problems.extend(problems)
+    base = rules.scan(((base_paths[p], d) for p, d in base_data.items()), config)
+    outcome.findings = len(head.findings)
+    outcome.problems = list(head.problems)
+
+    fix_results = _fixes(head, head_data, diffs, config, settings.mode)
+    posted = client.review_comments(number)
+    already = frozenset(fp for c in posted if c.author == options.bot_login
+                        for fp in [review.fingerprint_of(c.body)] if fp)
+
+    def compose(rejected: list[ReviewComment]) -> ReviewPlan:
+        return review.compose(pr=pr, head=head, base=base, fixes=fix_results, diffs=diffs, config=config,
+                              mode=settings.mode, max_comments=settings.max_comments, posted=already,
+                              fail_on=settings.fail_on, rejected=rejected)
+
+    plan = compose([])
+    outcome.plan = plan
+    if options.dry_run:
+        return outcome
+    if options.publish_review and plan.comments:
+        plan = _post_review(client, pr, plan, outcome, compose, lambda: diffmap.file_diffs(
+            client.changed_files(number)))
+    outcome.plan = plan
+    if options.publish_review:
+        _tidy(client, pr, plan, posted, options.bot_login, outcome)
+    client.upsert_issue_comment(number, review.SUMMARY_MARKER, plan.summary)
+    _finish_check(client, pr, check_id, use_status, plan.check)
+    outcome.used_status = use_status
+    outcome.check_run_id = check_id
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Settings:
+    mode: diffmap.FilterMode
+    max_comments: int
+    fail_on: str
+    review_drafts: bool
+
+
+def _settings(config: rules.Config, options: Options) -> _Settings:
+    section = config.extensions.get("review", {}) or {}
+
+    def pick(given: Any, key: str, default: Any) -> Any:
+        return given if given is not None else section.get(key, default)
+
+    mode = options.filter_mode or config.extensions.get("filter") or diffmap.FilterMode.DIFF_CONTEXT.value
+    return _Settings(diffmap.FilterMode.parse(str(mode)), int(pick(options.max_comments, "maxComments", 50)),
+                     str(pick(options.fail_on, "failOn", "deny")), bool(pick(options.review_drafts, "drafts", False)))
+
+
+def _fixes(report: rules.Report, data: dict[str, bytes], diffs: dict[str, diffmap.FileDiff],
+           config: rules.Config, mode: diffmap.FilterMode) -> dict[str, fixes.FixResult]:
+    """One verified fix per finding that may be commented inline, each computed on the head file alone."""
+    settings = fixes.settings_from_config(config)
+    out: dict[str, fixes.FixResult] = {}
+    by_file: dict[str, list[rules.Finding]] = {}
+    for f in report.findings:
+        if f.suppressed or f.effect is rules.Effect.DISABLED:
+            continue
+        if diffmap.placement(diffs.get(f.file), f.line, mode) is not diffmap.Placement.INLINE:
+            continue
+        by_file.setdefault(f.file, []).append(f)
+    for path, findings in by_file.items():
+        text = rules.decode(path, data[path])
+        if isinstance(text, rules.Problem):
+            continue
+        everything = [f for f in report.findings if f.file == path]
+        for f in findings:
+            try:
+                out[fingerprint(f)] = fixes.fix_finding(path, text, f, config, settings, before_findings=everything)
+            except Exception:  # a fix that cannot be computed is a manual finding, never a lost review
+                log.exception("fix failed for %s:%s %s", path, f.line, f.rule.id)
+    return out
+
+
+def _start_check(client: Client, pr: PullRequest, outcome: Outcome) -> tuple[int | None, bool]:
+    """A check run in progress; a token that may not create check runs (403) uses a commit status."""
+    from bot.github_client import GitHubError
+
+    try:
+        return client.create_check_run(CHECK_NAME, pr.head_sha), False
+    except GitHubError as exc:
+        if exc.status not in (403, 404):
+            raise
+        client.create_status(pr.head_sha, "pending", "kubeguard is reviewing the manifests")
+        return None, True
+
+
+_STATUS = {Conclusion.SUCCESS: "success", Conclusion.NEUTRAL: "success", Conclusion.FAILURE: "failure"}
+
+
+def _finish_check(client: Client, pr: PullRequest, check_id: int | None, use_status: bool,
+                  output: CheckOutput) -> None:
+    if check_id is not None:
+        client.complete_check_run(check_id, output)
+    elif use_status:
+        client.create_status(pr.head_sha, _STATUS[output.conclusion], output.title)
+
+
+def _publish_config_error(client: Client, pr: PullRequest, check_id: int | None, use_status: bool,
+                          error: str) -> None:
+    text = (f"{review.SUMMARY_MARKER}\n### kubeguard could not read its configuration\n\n"
+            f"`{error}`\n\nThe configuration is read from the base branch; fix it there. No manifest was reviewed.")
+    client.upsert_issue_comment(pr.number, review.SUMMARY_MARKER, text)
+    _finish_check(client, pr, check_id, use_status, CheckOutput(
+        Conclusion.FAILURE, "kubeguard: configuration error", text.split("\n", 1)[1]))
+
+
+def _post_review(client: Client, pr: PullRequest, plan: ReviewPlan, outcome: Outcome,
+                 compose: Callable[[list[ReviewComment]], ReviewPlan],
+                 fresh_diffs: Callable[[], dict[str, diffmap.FileDiff]]) -> ReviewPlan:
+    """Post the review; on 422 re-check the comments against a fresh diff (the head may have moved), then,
+    if GitHub still refuses, post it without inline comments: those move to the summary, none is lost."""
+    from bot.github_client import ReviewRejected
+
+    try:
+        outcome.review_id = client.create_review(pr.number, pr.head_sha, plan.body, plan.event, plan.comments)
+        return plan
+    except ReviewRejected as exc:
+        log.warning("review rejected (%s); checking the comments against the current diff", exc)
+    diffs = fresh_diffs()
+    rejected = [c for c in plan.comments if not _fits(c, diffs.get(c.path))]
+    plan = compose(rejected)
+    if plan.comments:
+        try:
+            outcome.review_id = client.create_review(pr.number, pr.head_sha, plan.body, plan.event, plan.comments)
+            outcome.rejected = rejected
+            return plan
+        except ReviewRejected as exc:
+            log.warning("review rejected again (%s); posting it without inline comments", exc)
+            rejected += list(plan.comments)
+            plan = compose(rejected)
+    outcome.rejected = rejected
+    outcome.review_id = client.create_review(pr.number, pr.head_sha, plan.body, plan.event, ())
+    return plan
+
+
+def _fits(comment: ReviewComment, diff: diffmap.FileDiff | None) -> bool:
+    if diff is None or not diff.in_hunk(comment.line):
+        return False
+    return comment.start_line is None or diff.same_hunk(comment.start_line, comment.line)
+
+
+def _tidy(client: Client, pr: PullRequest, plan: ReviewPlan, posted: list[PostedReviewComment], bot_login: str,
+          outcome: Outcome) -> None:
+    """Earlier bot comments whose finding is gone: reply "fixed" where someone answered, else delete them;
+    dismiss the bot's blocking review once nothing blocking remains."""
+    for comment, action in review.stale_comments(posted, plan.current_fingerprints, bot_login):
+        if action == "reply":
+            client.reply_to_review_comment(pr.number, comment.id, review.fixed_reply(pr.head_sha))
+            outcome.replied.append(comment.id)
+        else:
+            client.delete_review_comment(comment.id)
+            outcome.deleted.append(comment.id)
+    if plan.blocking:
+        return
+    for r in client.reviews(pr.number):
+        if r.author == bot_login and r.state == "CHANGES_REQUESTED":
+            client.dismiss_review(pr.number, r.id, f"Nothing blocking remains at {pr.head_sha[:7]}.")
+            outcome.dismissed.append(r.id)
