@@ -1,0 +1,512 @@
+"""Durable job queue for the webhook (SQLite, standard library only) and the worker pool that drains it.
+
+Why SQLite: the webhook must answer GitHub within 10 seconds and must not lose a delivery when the process
+restarts, so the only work done while GitHub waits is one committed insert. WAL mode with
+``synchronous=FULL`` makes that insert durable before the answer; ``BEGIN IMMEDIATE`` takes the write lock
+at the start of every read-modify-write, so several threads and several processes may share one file.
+
+States::
+
+    queued ──claim──► running ──complete──► done
+      ▲  │              │ fail (attempts left: back to queued after a backoff)
+      │  │              └──── fail (no attempts left) / lost lease too often ──► dead ──retry──► queued
+      │  └─ a newer delivery for the same pull request ──► superseded
+      └──── recover(): the lease of a dead worker (or an expired lease) ──┘
+
+Delivery is **at least once**: a worker killed after the review was published but before ``complete``
+committed leaves a lease that ``recover`` hands out again. That is safe because the review pipeline is
+idempotent (comments carry fingerprints, the summary is edited in place).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bot import logs
+
+log = logging.getLogger("kubeguard.jobs")
+
+STATES = ("queued", "running", "done", "dead", "superseded")
+# A process's identity in lease owners: the pid alone is not enough, a restarted container reuses pid 1.
+_PROCESS_TOKEN = uuid.uuid4().hex[:12]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    received REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    delivery_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    head_sha TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    reason TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, not_before);
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key, state);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One review to run: a pull request at a head commit, and the delivery that asked for it.
+
+    ``delivery_id`` is the job's id. It is GitHub's ``X-GitHub-Delivery`` when the delivery asks for one
+    review; a ``check_run`` delivery naming several pull requests gets ``<delivery>:<number>`` per job.
+    """
+
+    delivery_id: str
+    event: str
+    action: str
+    installation_id: int | None
+    owner: str
+    repo: str
+    number: int
+    head_sha: str
+
+    @property
+    def key(self) -> str:
+        """``owner/repo#number``: jobs with the same key never run at the same time."""
+        return f"{self.owner}/{self.repo}#{self.number}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a job is a JSON object")
+        installation = data.get("installation_id")
+        return cls(
+            delivery_id=str(data["delivery_id"]),
+            event=str(data["event"]),
+            action=str(data["action"]),
+            installation_id=None if installation is None else int(installation),
+            owner=str(data["owner"]),
+            repo=str(data["repo"]),
+            number=int(data["number"]),
+            head_sha=str(data["head_sha"]),
+        )
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as the queue holds it (for ``list`` and ``kubeguard jobs``)."""
+
+    job: Job
+    state: str
+    attempts: int
+    reason: str | None
+    not_before: float
+    lease_owner: str | None
+    created: float
+    updated: float
+
+
+class QueueError(Exception):
+    """The queue database cannot be opened or used."""
+
+
+def worker_identity(thread: str = "") -> str:
+    """``host:pid:token[:thread]``: enough to tell, on this host, whether a lease's process is still alive."""
+    suffix = f":{thread}" if thread else ""
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}{suffix}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """True when the lease owner is a process of this host that no longer exists (or an earlier life of us)."""
+    if not owner:
+        return True
+    parts = owner.split(":")
+    if len(parts) < 3 or parts[0] != socket.gethostname():
+        return False  # another host (or an unknown format): only the lease's expiry can tell
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return parts[2] != _PROCESS_TOKEN  # same pid, other token: a previous process that had our pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # exists, owned by someone else
+    return False
+
+
+class SqliteQueue:
+    """A durable, deduplicating job queue in one SQLite file.
+
+    - ``enqueue`` is committed to disk (WAL, ``synchronous=FULL``) before it returns, and returns False for
+      a delivery id seen before, also across restarts.
+    - A new job for a pull request supersedes that pull request's still-queued jobs (a newer head makes
+      them stale; one for the same head repeats them).
+    - ``claim`` never hands out a job whose pull request already has a running job, and takes a lease.
+    - ``fail`` retries with exponential backoff (``base_delay * 2**(attempt-1)``, at most ``max_delay``)
+      until ``max_attempts`` attempts, then the job is ``dead`` with the reason.
+
+    Connections are per thread (and per process: a connection inherited through ``fork`` is never reused).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, max_attempts: int = 5, base_delay: float = 10.0,
+                 max_delay: float = 3600.0, lease_seconds: float = 600.0, busy_timeout: float = 30.0) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.path = Path(path)
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.lease_seconds = lease_seconds
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._schema_ready = False
+
+    def __repr__(self) -> str:
+        return f"SqliteQueue({str(self.path)!r})"
+
+    # -- connections -------------------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("queue database is not in WAL mode", extra=logs.fields(journal_mode=mode))
+            conn.execute("PRAGMA synchronous = FULL")
+            if not self._schema_ready:
+                conn.executescript(_SCHEMA)
+                self._schema_ready = True
+        except sqlite3.Error as exc:
+            raise QueueError(f"cannot open the job queue {self.path}: {exc}") from exc
+        self._local.conn, self._local.pid = conn, os.getpid()
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken before anything is read."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def ping(self) -> None:
+        """Raise ``QueueError`` unless the database can be opened and read (for ``/healthz``)."""
+        try:
+            self._conn().execute("SELECT count(*) FROM deliveries WHERE 0").fetchone()
+        except sqlite3.Error as exc:
+            raise QueueError(f"cannot read the job queue {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close every connection this object opened (at shutdown; later calls open new ones)."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    # -- producer ----------------------------------------------------------------------------------------
+
+    def enqueue(self, job: Job) -> bool:
+        """Queue one job for delivery ``job.delivery_id``; False (nothing queued) if that delivery was seen."""
+        return self.enqueue_delivery(job.delivery_id, [job])
+
+    def enqueue_delivery(self, delivery_id: str, jobs: list[Job]) -> bool:
+        """Record a delivery and queue its jobs in one transaction; False if the delivery was seen before.
+
+        Each job supersedes the still-queued jobs of its pull request.
+        """
+        now = time.time()
+        with self._write() as conn:
+            seen = conn.execute("INSERT OR IGNORE INTO deliveries (delivery_id, received) VALUES (?, ?)",
+                                (delivery_id, now))
+            if seen.rowcount == 0:
+                return False
+            for job in jobs:
+                conn.execute(
+                    "UPDATE jobs SET state = 'superseded', reason = ?, updated = ?, lease_owner = NULL "
+                    "WHERE key = ? AND state = 'queued'",
+                    (f"superseded by {job.delivery_id} ({job.head_sha[:12]})", now, job.key))
+                conn.execute(
+                    "INSERT INTO jobs (id, delivery_id, key, head_sha, payload, state, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+                    (job.delivery_id, delivery_id, job.key, job.head_sha, job.to_json(), now, now))
+        return True
+
+    def seen(self, delivery_id: str) -> bool:
+        row = self._conn().execute("SELECT 1 FROM deliveries WHERE delivery_id = ?", (delivery_id,)).fetchone()
+        return row is not None
+
+    # -- consumer ----------------------------------------------------------------------------------------
+
+    def claim(self, worker_id: str, *, lease_seconds: float | None = None) -> Job | None:
+        """The oldest due job whose pull request has no running job, leased to ``worker_id``; None if none.
+
+        Expired leases are returned to the queue first, so a job held by a worker that vanished on another
+        host is not stuck forever (see ``recover``).
+        """
+        now = time.time()
+        lease = self.lease_seconds if lease_seconds is None else lease_seconds
+        with self._write() as conn:
+            self._requeue_lost(conn, now, only_expired=True)
+            row = conn.execute(
+                "SELECT id, payload FROM jobs AS q WHERE q.state = 'queued' AND q.not_before <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM jobs AS r WHERE r.key = q.key AND r.state = 'running') "
+                "ORDER BY q.not_before, q.created, q.rowid LIMIT 1", (now,)).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_until = ?, "
+                "updated = ? WHERE id = ?", (worker_id, now + lease, now, row[0]))
+        return Job.from_json(row[1])
+
+    def renew(self, job: Job, worker_id: str, *, lease_seconds: float | None = None) -> bool:
+        """Extend a running job's lease; False if the job is no longer ``worker_id``'s."""
+        now = time.time()
+        lease = self.lease_seconds if lease_seconds is None else lease_seconds
+        with self._write() as conn:
+            cur = conn.execute("UPDATE jobs SET lease_until = ?, updated = ? WHERE id = ? AND state = 'running' "
+                               "AND lease_owner = ?", (now + lease, now, job.delivery_id, worker_id))
+            return cur.rowcount == 1
+
+    def complete(self, job: Job) -> None:
+        """Mark the job done (also if its lease was lost and it went back to the queue: the work is done)."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute("UPDATE jobs SET state = 'done', reason = NULL, lease_owner = NULL, lease_until = NULL, "
+                         "updated = ? WHERE id = ? AND state IN ('running', 'queued')", (now, job.delivery_id))
+
+    def fail(self, job: Job, reason: str) -> str:
+        """Record a failed attempt: back to the queue after a backoff, or ``dead``. Returns the new state."""
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute("SELECT attempts, state FROM jobs WHERE id = ?", (job.delivery_id,)).fetchone()
+            if row is None:
+                raise KeyError(job.delivery_id)
+            attempts, state = row
+            if state != "running":
+                return str(state)  # superseded/completed meanwhile: nothing to retry
+            if attempts >= self.max_attempts:
+                conn.execute("UPDATE jobs SET state = 'dead', reason = ?, lease_owner = NULL, lease_until = NULL, "
+                             "updated = ? WHERE id = ?", (reason, now, job.delivery_id))
+                return "dead"
+            delay = min(self.max_delay, self.base_delay * 2 ** (attempts - 1))
+            conn.execute("UPDATE jobs SET state = 'queued', reason = ?, not_before = ?, lease_owner = NULL, "
+                         "lease_until = NULL, updated = ? WHERE id = ?", (reason, now + delay, now, job.delivery_id))
+            return "queued"
+
+    def recover(self) -> int:
+        """Return to the queue the running jobs whose worker is gone; call it when a service starts.
+
+        A lease is lost when it has expired, or when its owner is a process of this host that no longer
+        exists (checked by pid and a per-process token, so it works right after a crash and restart without
+        waiting for the lease to expire). A job that lost its lease ``max_attempts`` times goes ``dead``: a
+        job that kills its worker every time must not loop forever. Returns how many jobs were recovered.
+        """
+        with self._write() as conn:
+            return self._requeue_lost(conn, time.time(), only_expired=False)
+
+    def _requeue_lost(self, conn: sqlite3.Connection, now: float, *, only_expired: bool) -> int:
+        rows = conn.execute("SELECT id, attempts, lease_owner, lease_until FROM jobs WHERE state = 'running'"
+                            ).fetchall()
+        count = 0
+        for job_id, attempts, owner, until in rows:
+            expired = until is None or until < now
+            if not expired and (only_expired or not _owner_is_dead(owner)):
+                continue
+            reason = f"worker lost its lease ({'expired' if expired else 'process gone'})"
+            if attempts >= self.max_attempts:
+                conn.execute("UPDATE jobs SET state = 'dead', reason = ?, lease_owner = NULL, lease_until = NULL, "
+                             "updated = ? WHERE id = ?", (reason, now, job_id))
+            else:
+                conn.execute("UPDATE jobs SET state = 'queued', reason = ?, not_before = 0, lease_owner = NULL, "
+                             "lease_until = NULL, updated = ? WHERE id = ?", (reason, now, job_id))
+            count += 1
+        if count:
+            log.warning("recovered jobs from lost leases", extra=logs.fields(jobs=count))
+        return count
+
+    # -- operators ---------------------------------------------------------------------------------------
+
+    def list(self, state: str | None = None, *, limit: int | None = None) -> list[JobRecord]:
+        """Jobs, oldest first; only those in ``state`` when given."""
+        if state is not None and state not in STATES:
+            raise ValueError(f"unknown state {state!r} (one of {', '.join(STATES)})")
+        sql = ("SELECT payload, state, attempts, reason, not_before, lease_owner, created, updated FROM jobs"
+               + (" WHERE state = ?" if state else "") + " ORDER BY created, rowid")
+        params: list[Any] = [state] if state else []
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        rows = self._conn().execute(sql, params).fetchall()
+        return [JobRecord(Job.from_json(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    def get(self, delivery_id: str) -> JobRecord | None:
+        row = self._conn().execute(
+            "SELECT payload, state, attempts, reason, not_before, lease_owner, created, updated FROM jobs "
+            "WHERE id = ?", (delivery_id,)).fetchone()
+        return None if row is None else JobRecord(Job.from_json(row[0]), *row[1:])
+
+    def retry(self, delivery_id: str) -> bool:
+        """A dead job back to the queue with a fresh set of attempts; False if no dead job has that id."""
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute("UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, updated = ? "
+                               "WHERE id = ? AND state = 'dead'", (now, delivery_id))
+            return cur.rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state, every state present."""
+        result = dict.fromkeys(STATES, 0)
+        for state, n in self._conn().execute("SELECT state, count(*) FROM jobs GROUP BY state"):
+            result[state] = n
+        return result
+
+
+class WorkerPool:
+    """Threads that claim jobs from a queue and run ``handler(job)`` on them.
+
+    A handler that returns completes the job; one that raises fails it with ``"<ExceptionType>: <message>"``
+    (retried with backoff, then dead). Delivery is at least once: a job may run again after a crash, so
+    the handler must be idempotent (the review pipeline is, by fingerprints). Leases are renewed while a
+    job runs, so a slow review is not handed to a second worker.
+    """
+
+    def __init__(self, queue: SqliteQueue, handler: Callable[[Job], None], threads: int = 2, *,
+                 poll_interval: float = 0.25, lease_seconds: float | None = None) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.queue = queue
+        self.handler = handler
+        self.threads = threads
+        self.poll_interval = poll_interval
+        self.lease_seconds = queue.lease_seconds if lease_seconds is None else lease_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._running: dict[str, tuple[Job, str]] = {}
+        self._running_lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._workers:
+            return
+        self._stop.clear()
+        for i in range(self.threads):
+            thread = threading.Thread(target=self._work, args=(worker_identity(f"w{i}"),),
+                                      name=f"kubeguard-worker-{i}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+        beat = threading.Thread(target=self._heartbeat, name="kubeguard-lease", daemon=True)
+        beat.start()
+        self._workers.append(beat)
+
+    def notify(self) -> None:
+        """Wake idle workers now (the webhook calls it after an enqueue) instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop claiming; wait up to ``timeout`` for running jobs. False if some are still running (their
+        leases then expire, or ``recover`` returns them on the next start)."""
+        self._stop.set()
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t for t in self._workers if t.is_alive()]
+        self._workers = alive
+        return not alive
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until no job is queued or running (in the whole queue file); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = self.queue.counts()
+            if counts["queued"] == 0 and counts["running"] == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.02)
+
+    def _work(self, worker_id: str) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.queue.claim(worker_id, lease_seconds=self.lease_seconds)
+            except (QueueError, sqlite3.Error) as exc:
+                log.error("cannot claim a job", extra=logs.fields(error=f"{type(exc).__name__}: {exc}"))
+                self._stop.wait(max(self.poll_interval, 1.0))
+                continue
+            if job is None:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                continue
+            self._run(job, worker_id)
+
+    def _run(self, job: Job, worker_id: str) -> None:
+        context = {"delivery_id": job.delivery_id, "event": job.event, "repo": f"{job.owner}/{job.repo}",
+                   "pr": job.number}
+        with logs.context(**context):
+            with self._running_lock:
+                self._running[job.delivery_id] = (job, worker_id)
+            started = time.monotonic()
+            try:
+                log.info("job started", extra=logs.fields(head_sha=job.head_sha, worker=worker_id))
+                self.handler(job)
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                state = self.queue.fail(job, reason)
+                log.warning("job failed", extra=logs.fields(reason=reason, state=state,
+                                                            seconds=round(time.monotonic() - started, 3)))
+            else:
+                self.queue.complete(job)
+                log.info("job done", extra=logs.fields(seconds=round(time.monotonic() - started, 3)))
+            finally:
+                with self._running_lock:
+                    self._running.pop(job.delivery_id, None)
+
+    def _heartbeat(self) -> None:
+        interval = max(0.05, self.lease_seconds / 3)
+        while not self._stop.wait(interval):
+            with self._running_lock:
+                running = list(self._running.values())
+            for job, worker_id in running:
+                try:
+                    if not self.queue.renew(job, worker_id, lease_seconds=self.lease_seconds):
+                        log.warning("job lease lost while running", extra=logs.fields(delivery_id=job.delivery_id))
+                except (QueueError, sqlite3.Error) as exc:
+                    log.error("cannot renew a lease", extra=logs.fields(error=f"{type(exc).__name__}: {exc}"))
