@@ -17,11 +17,6 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rules._yaml import Path, _Resolver, construct, value_node
 
-# Keys that some fix removes (host namespaces, capabilities, hostPath volumes and mounts, host ports): never
-# insertion anchors, so an insertion lands in the same place before or after the removal.
-VOLATILE_KEYS = frozenset({"hostPID", "hostIPC", "hostNetwork", "capabilities", "add", "volumes", "volumeMounts",
-                           "hostPort"})
-
 
 class Unfixable(Exception):
     """No correct minimal edit exists; the message says what to change by hand."""
@@ -103,11 +98,16 @@ _PROPERTY = re.compile(r"[&!][^\s,\[\]{}]*[ \t]*")  # an anchor or a tag before 
 
 
 class Document:
-    """One YAML document of a file, with the helpers to turn paths into text spans."""
+    """One YAML document of a file, with the helpers to turn paths into text spans.
 
-    def __init__(self, text: str, root: Node) -> None:
+    ``volatile``: the mapping keys that some fix may remove (``FixSpec.removes``). They are never insertion
+    anchors, so an insertion lands in the same place whether such a removal happens before or after it.
+    """
+
+    def __init__(self, text: str, root: Node, volatile: frozenset[str] = frozenset()) -> None:
         self.text = text
         self.root = root
+        self.volatile = volatile
         crlf = text.count("\r\n")
         self.newline = "\r\n" if crlf and crlf * 2 >= text.count("\n") else "\n"
         self.indent_step = _indent_step(root)
@@ -367,7 +367,7 @@ class Document:
         """
         entries = mapping.value
         before = [i for i, (k, _) in enumerate(entries)
-                  if isinstance(k, ScalarNode) and str(k.value) < key and k.value not in VOLATILE_KEYS]
+                  if isinstance(k, ScalarNode) and str(k.value) < key and k.value not in self.volatile]
         first_key = entries[0][0]
         start = self.line_start(first_key.start_mark.index)
         if not before and not self.text[start:first_key.start_mark.index].strip():
@@ -378,7 +378,7 @@ class Document:
             index = before[-1] if before else 0  # the first key shares its line (a `- ` item): go after it
             at = self.line_end(self.entry_end(mapping, entries[index]) - 1)
         for knode, vnode in entries[index + 1:]:
-            if not (isinstance(knode, ScalarNode) and knode.value in VOLATILE_KEYS and str(knode.value) < key
+            if not (isinstance(knode, ScalarNode) and knode.value in self.volatile and str(knode.value) < key
                     and self.line_start(knode.start_mark.index) == at):
                 break
             at = self.line_end(self.entry_end(mapping, (knode, vnode)) - 1)
@@ -455,12 +455,12 @@ class Document:
         groups: dict[tuple[int, bool], dict[str, Any]] = {}
         for key in sorted(entries):
             before = [i for i, (k, _) in enumerate(mapping.value)
-                      if isinstance(k, ScalarNode) and str(k.value) < key and k.value not in VOLATILE_KEYS]
+                      if isinstance(k, ScalarNode) and str(k.value) < key and k.value not in self.volatile]
             index = before[-1] if before else -1
             place = (self.entry_end(mapping, mapping.value[index]), True) if before else \
                 (self.body_start(mapping.value[0][0]), False)
             for knode, vnode in mapping.value[index + 1:]:  # step over removable keys, as in a block mapping
-                if not (isinstance(knode, ScalarNode) and knode.value in VOLATILE_KEYS and str(knode.value) < key):
+                if not (isinstance(knode, ScalarNode) and knode.value in self.volatile and str(knode.value) < key):
                     break
                 place = (self.entry_end(mapping, (knode, vnode)), True)
             groups.setdefault(place, {})[key] = entries[key]

@@ -80,6 +80,9 @@ class FixSpec:
     build: Callable[[FixContext], list[Op]]
     # a fix whose ops are sometimes riskier than its declared class says so here
     classify: Callable[[list[Op]], Safety] | None = None
+    # the mapping keys its Remove ops may delete whole (``Remove((..., key))``): no insertion of any fix is
+    # placed relative to such a key, so it lands in the same place whether the removal comes before or after
+    removes: frozenset[str] = frozenset()
 
     def safety_of(self, ops: list[Op]) -> Safety:
         return self.classify(ops) if self.classify else self.safety

@@ -18,7 +18,7 @@ from typing import Any
 import rules
 from fixes._edit import Document, Edit, Unfixable, apply, finish_edits
 from fixes._model import Append, FixContext, FixSettings, Op, Remove, Safety, Set
-from fixes._registry import fix_for
+from fixes._registry import fix_for, removable_keys
 from rules import Config, Effect, Finding, Problem, Report, scan_file
 from rules._yaml import Path, YamlError, compose_documents, construct, format_path
 
@@ -65,7 +65,8 @@ def _edits(text: str, docs: list[Any], home: int, ops: list[Op]) -> list[Edit]:
     edits: list[Edit] = []
     for index in sorted({_doc_of(op, home) for op in ops}):
         node = docs[index][0]
-        edits.extend(_doc_edits(Document(text, node), [op for op in ops if _doc_of(op, home) == index]))
+        mine = [op for op in ops if _doc_of(op, home) == index]
+        edits.extend(_doc_edits(Document(text, node, removable_keys()), mine))
     return finish_edits(text, edits)
 
 

@@ -24,5 +24,11 @@ def all_fixes() -> dict[str, FixSpec]:
     return found
 
 
+@cache
+def removable_keys() -> frozenset[str]:
+    """The mapping keys some fix may remove (``FixSpec.removes``): never insertion anchors."""
+    return frozenset(key for spec in all_fixes().values() for key in spec.removes)
+
+
 def fix_for(rule_id: str) -> FixSpec | None:
     return all_fixes().get(rule_id)

@@ -41,4 +41,4 @@ def _classify(ops: list[Op]) -> Safety:
 
 FIX = FixSpec("allowed-host-paths", Safety.BEHAVIOUR,
               "removes the hostPath volume and its mounts (or mounts an allowed read-only path read-only)",
-              build, classify=_classify)
+              build, classify=_classify, removes=frozenset({"volumes", "volumeMounts"}))

@@ -34,4 +34,4 @@ def build(ctx: FixContext) -> list[Op]:
 
 FIX = FixSpec("container-allowed-capabilities", Safety.BEHAVIOUR,
               "removes capabilities outside allowedCapabilities from capabilities.add and drops the required ones",
-              build)
+              build, removes=frozenset({"capabilities", "add"}))

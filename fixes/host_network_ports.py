@@ -35,4 +35,5 @@ def _classify(ops: list[Op]) -> Safety:
 
 FIX = FixSpec("host-network-ports", Safety.SAFE,
               "removes hostNetwork (and hostPort entries outside the allowed range: the pod is then reached "
-              "through a Service)", build, classify=_classify)
+              "through a Service)", build, classify=_classify,
+              removes=frozenset({"hostNetwork", "hostPort", "ports"}))

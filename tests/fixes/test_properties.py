@@ -29,7 +29,7 @@ import difflib
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 import fixes
 import fixes._plan as plan
 import rules
+from fixes._model import Remove
 from rules._yaml import compose_documents
 
 HERE = Path(__file__).parent
@@ -468,8 +469,26 @@ class Checked:
     result: fixes.FileFix
 
 
-def fix(text: str, cfg: rules.Config) -> fixes.FileFix:
-    return fixes.fix_file("generated.yaml", text, cfg, fixes.settings_from_config(cfg), max_safety=ALL)
+def _declared(spec: fixes.FixSpec) -> fixes.FixSpec:
+    """``spec``, its ops checked: every mapping key a ``Remove`` deletes is declared in its ``FIX`` (``removes=``),
+    as only the declared keys are kept from anchoring insertions (or fixes stop composing in any order)."""
+
+    def build(ctx: Any) -> list[Any]:
+        ops = spec.build(ctx)
+        removed = {op.path[-1] for op in ops if isinstance(op, Remove) and isinstance(op.path[-1], str)}
+        assert removed <= spec.removes, f"{spec.rule_id} removes {sorted(removed - spec.removes)}: not in removes="
+        return ops
+
+    return replace(spec, build=build)
+
+
+CHECKED_FIXES = {rule_id: _declared(spec) for rule_id, spec in fixes.all_fixes().items()}
+
+
+def fix(text: str, cfg: rules.Config, rule_ids: list[str] | None = None) -> fixes.FileFix:
+    with mock.patch.object(plan, "fix_for", CHECKED_FIXES.get):
+        return fixes.fix_file("generated.yaml", text, cfg, fixes.settings_from_config(cfg), rule_ids=rule_ids,
+                              max_safety=ALL)
 
 
 def check_all(text: str, profile: str, which: str) -> Checked:
@@ -610,6 +629,20 @@ BLANK_AFTER_REMOVED_FIRST_KEY = (
     "            capabilities:  # note\n              add:  # note\n                - NET_ADMIN  # note\n\n"
     "            privileged: true  # note\n"
 )
+# An init container's `ports` of bare host ports, removed whole by the host-port fix, after its `securityContext`:
+# `resources` went after `ports` while it was there and after `image` once it was gone (regression, _edit.py).
+REMOVED_PORTS_LIST = (
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  labels:\n    app: app\n  annotations:\n"
+    "    container.apparmor.security.beta.kubernetes.io/app: runtime/default\n"
+    "    container.apparmor.security.beta.kubernetes.io/web: runtime/default\n"
+    "    container.apparmor.security.beta.kubernetes.io/init: runtime/default\nspec:\n"
+    "  # kubeguard:ignore block-host-namespace -- needed\n  hostPID: true\n  hostIPC: true\n  containers:\n"
+    "    - name: app\n      # kubeguard:ignore container-allowed-images -- needed\n      image: nginx:1.15.2\n"
+    "      securityContext:\n        capabilities: {}\n    - name: web\n      image: nginx:1.15.2\n"
+    "      securityContext:\n        capabilities: {}\n  initContainers:\n    - name: init\n"
+    "      image: nginx:1.15.2\n      securityContext:\n        runAsNonRoot: true\n      ports:\n"
+    "        - hostPort: 80\n  volumes:\n    - name: data\n      hostPath:\n        path: /tmp"
+)
 FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailing\r\nspec:\r\n"
              "    containers:\r\n    - name: app\r\n      image: 'bitnami/kafka'\r\n"
              "      securityContext: {privileged: true, runAsUser: 0}")
@@ -649,16 +682,23 @@ EMPTIED_FLOW_EXAMPLE = (
     "        - name: app\n          image: nginx:1.15.2\n"
     "          securityContext: {capabilities: {add: [SYS_ADMIN]}}\n"
 )
+def moved_after(rule_id: str, after: str) -> list[str]:
+    """The sorted rule ids, ``rule_id`` moved to follow ``after``."""
+    rest = sorted(set(rules.rule_ids()) - {rule_id})
+    cut = rest.index(after) + 1
+    return [*rest[:cut], rule_id, *rest[cut:]]
+
+
+LIMITS_AFTER_HOST_PORTS = moved_after("container-resource-limits", "host-network-ports")
 LAST_CAPABILITIES = ["read-only-root-filesystem", *sorted(set(rules.rule_ids()) - {"read-only-root-filesystem"})]
 
 
 def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
     """One rule at a time in ``order``, round after round, until nothing changes."""
-    settings_ = fixes.settings_from_config(cfg)
     for _ in range(10):
         start = text
         for rule_id in order:
-            text = fixes.fix_file("generated.yaml", text, cfg, settings_, rule_ids=[rule_id], max_safety=ALL).after
+            text = fix(text, cfg, [rule_id]).after
         if text == start:
             return text
     raise AssertionError("single-rule passes never settle")
@@ -674,6 +714,7 @@ def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
 @example(text=BLANK_BEFORE_ONLY_KEY, order=LAST_CAPABILITIES)
 @example(text=BLANK_AFTER_REMOVED_FIRST_KEY, order=[*sorted(set(rules.rule_ids()) - {
     "container-allowed-capabilities"}), "container-allowed-capabilities"])
+@example(text=REMOVED_PORTS_LIST, order=LIMITS_AFTER_HOST_PORTS)
 def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str, which: str) -> None:
     """All findings at once == one rule at a time, in any order; document by document == the whole file."""
     cfg = config(profile, which)
