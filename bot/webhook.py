@@ -164,7 +164,7 @@ def create_app(*, secret: str, queue: SqliteQueue, review_drafts: bool = False, 
                 return answer(exc.status, {"error": exc.reason}, safe_event or "unknown", outcome)
             if isinstance(decision, str):
                 if event == "ping":
-                    return answer(200, {"pong": True}, event, "ping", zen=str(payload.get("zen", ""))[:200])
+                    return answer(200, {"pong": True}, event, "ping")
                 return answer(202, {"ignored": decision}, event, "ignored", reason=decision)
             first = decision[0]
             with logs.context(repo=f"{first.owner}/{first.repo}", pr=first.number if len(decision) == 1 else None):

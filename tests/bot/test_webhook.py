@@ -438,6 +438,27 @@ def test_jobs_list_and_retry(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert format_jobs([]).split() == ["DELIVERY", "PR", "SHA", "STATE", "ATTEMPTS", "REASON"]
 
 
+def test_the_argparse_helpers_register_serve_and_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from bot.serve import add_jobs_arguments, add_serve_arguments
+
+    parser = argparse.ArgumentParser(prog="kubeguard")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_serve_arguments(sub, lambda settings: lambda job: None)
+    add_jobs_arguments(sub)
+    args = parser.parse_args(["serve", "--host", "127.0.0.1", "--port", "9000", "--dev"])
+    assert (args.host, args.port, args.dev) == ("127.0.0.1", 9000, True)
+    monkeypatch.delenv("KUBEGUARD_WEBHOOK_SECRET", raising=False)
+    assert args.func(args) == 2
+    assert "KUBEGUARD_WEBHOOK_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("KUBEGUARD_QUEUE_PATH", str(tmp_path / "q.sqlite3"))
+    args = parser.parse_args(["jobs", "list", "--state", "dead"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.split() == ["DELIVERY", "PR", "SHA", "STATE", "ATTEMPTS", "REASON"]
+
+
 # -- the real thing: gunicorn, a worker process, the pool started after the fork -------------------------------
 
 _SERVE = r"""
