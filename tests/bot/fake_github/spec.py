@@ -1,7 +1,8 @@
 """GitHub's OpenAPI description (``tests/bot/data/openapi-subset.json``), loaded once per process.
 
 ``api()`` gives the openapi-core ``OpenAPI`` object with ``servers`` rewritten to ``[{"url": "/"}]`` so it
-matches any loopback port, and null added to nullable enums (see ``_allow_null_in_nullable_enums``); building it validates the 445 KB document, ~0.4 s, hence the module-level cache.
+matches any loopback port, and null added to nullable enums (see ``_allow_null_in_nullable_enums``); building
+it validates the 445 KB document, ~0.4 s, hence the module-level cache.
 ``request_errors_message`` turns openapi-core's errors into GitHub's ``Invalid request.\\n\\n...`` wording.
 """
 
