@@ -318,7 +318,7 @@ class FakeGitHub:
             out[path] = ChangedFile(path, status, blob_sha(new if new is not None else old or b""),
                                     diff.additions if diff else 0, diff.deletions if diff else 0, diff,
                                     old_path if status == "renamed" else None, path in omit_patch)
-        return dict(list(out.items())[:3000])
+        return out
 
     def _reposition(self, repo: Repo, pull: Pull, new_head: str) -> None:
         files = pull.files[new_head]
@@ -826,7 +826,8 @@ class FakeGitHub:
 
     def _list_files(self, owner: str, repo: str, pull_number: int) -> tuple[int, Any, dict[str, str]]:
         r, pull = self._pull(owner, repo, pull_number)
-        files = [self._file_json(r, pull, f) for f in pull.files[pull.head_sha].values()]
+        # GitHub lists at most 3000 files of a pull request (``changed_files`` still counts them all)
+        files = [self._file_json(r, pull, f) for f in list(pull.files[pull.head_sha].values())[:3000]]
         chunk, headers = self._paginate(files)
         return 200, chunk, headers
 
