@@ -64,6 +64,20 @@ def test_new_first_key_goes_above_its_comment_but_not_above_a_deeper_one() -> No
     assert set_values(text, (("m", "a"), 0)) == "m:\n    # a note about m\n  a: 0\n  b: 1\n"
 
 
+def test_a_removable_key_never_anchors_an_insertion() -> None:
+    """A key some fix removes (``FixSpec.removes``) is no anchor: the insertion lands in the same place with the
+    key there or removed (regression: ``resources`` went after a ``ports`` list the host-port fix removes)."""
+    text = "c:\n  image: x\n  securityContext: {}\n  ports:\n  - hostPort: 80\n"
+    gone = remove(text, ("c", "ports"))
+    removable = frozenset({"ports"})
+    for before in (text, gone):
+        doc = Document(before, next(compose_documents(before)).node, removable)
+        after = apply(before, doc.set_values([(("c", "resources", "cpu"), "1")]))
+        assert after.startswith('c:\n  image: x\n  resources:\n    cpu: "1"\n  securityContext: {}\n')
+    # without the declaration the key anchors: after `ports` while it is there
+    assert set_values(text, (("c", "resources", "cpu"), 1)).endswith("  - hostPort: 80\n  resources:\n    cpu: 1\n")
+
+
 @pytest.mark.parametrize(("text", "path", "expected"), [
     ("l: [a, b, c]\n", ("l", 1), "l: [a, c]\n"),
     ("l: [a, b, c]\n", ("l", 2), "l: [a, b]\n"),
