@@ -369,20 +369,43 @@ class Document:
         before = [i for i, (k, _) in enumerate(entries)
                   if isinstance(k, ScalarNode) and str(k.value) < key and k.value not in self.volatile]
         first_key = entries[0][0]
+        column = first_key.start_mark.column
         start = self.line_start(first_key.start_mark.index)
         if not before and not self.text[start:first_key.start_mark.index].strip():
             # first under the holding key, above blank lines and comments: where filling the `{}` left by removing
             # every key puts it, and the same place whether a first key that a fix removes is still there or gone
-            index, at = -1, self._below_content(start, first_key.start_mark.column)
+            index, at = -1, self._below_content(start, column)
         else:
             index = before[-1] if before else 0  # the first key shares its line (a `- ` item): go after it
-            at = self.line_end(self.entry_end(mapping, entries[index]) - 1)
+            at = self._past_entry(self.entry_end(mapping, entries[index]), column)
         for knode, vnode in entries[index + 1:]:
             if not (isinstance(knode, ScalarNode) and knode.value in self.volatile and str(knode.value) < key
                     and self.line_start(knode.start_mark.index) == at):
                 break
-            at = self.line_end(self.entry_end(mapping, (knode, vnode)) - 1)
+            at = self._past_entry(self.entry_end(mapping, (knode, vnode)), column)
         return at
+
+    def _past_entry(self, end: int, column: int) -> int:
+        """The start of the line after an entry whose text ends at ``end``, and after the comment lines deeper
+        than ``column`` that follow it, with the blank lines among and under them: a deeper comment belongs
+        to the entry above it (as in ``_below_content``), and stays where it is when a fix removes or
+        empties that entry's content, so a key inserted after the entry goes after it either way."""
+        return self._past_deeper_comments(self.line_end(end - 1), column)
+
+    def _past_deeper_comments(self, at: int, column: int) -> int:
+        """From the line start ``at``: past the blank lines and comments deeper than ``column`` there, if there
+        is such a comment among them (else ``at``: blank lines alone stay below an insertion)."""
+        cursor = at
+        deeper = False
+        while cursor < len(self.text):
+            following = self.line_end(cursor)
+            line = self.text[cursor:following].rstrip("\r\n")
+            if line.strip():
+                if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= column:
+                    break
+                deeper = True
+            cursor = following
+        return cursor if deeper else at
 
     def entry_end(self, mapping: MappingNode, entry: tuple[Node, Node]) -> int:
         """Offset just past the text of a mapping entry's value (its alias token, for an alias)."""
@@ -393,12 +416,16 @@ class Document:
 
     def _below_content(self, start: int, column: int) -> int:
         """The start of the line under the last line above ``start`` that holds more than blank space or a
-        comment at most ``column`` deep (a deeper comment belongs to the line above it)."""
+        comment at most ``column`` deep (a deeper comment belongs to the line above it, and so do the blank
+        lines under it)."""
         while start > 0:
             above = self.line_start(start - 1)
             line = self.text[above:start].rstrip("\r\n")
-            if line.strip() and (not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) > column):
+            if line.strip() and not line.lstrip().startswith("#"):
                 break
+            if line.strip() and len(line) - len(line.lstrip()) > column:
+                # a deeper comment, with the blank lines under it, belongs to the line above (``_past_entry``)
+                return self._past_deeper_comments(above, column)
             start = above
         return start
 

@@ -64,6 +64,16 @@ def test_new_first_key_goes_above_its_comment_but_not_above_a_deeper_one() -> No
     assert set_values(text, (("m", "a"), 0)) == "m:\n    # a note about m\n  a: 0\n  b: 1\n"
 
 
+def test_a_deeper_comment_and_the_blank_lines_under_it_stay_with_the_entry_above() -> None:
+    """After an entry or first under the holding key, a key goes below a comment deeper than the keys (what a
+    removal or emptying of the entry's content leaves) and the blank lines under it: the same place both ways."""
+    assert set_values("m:\n  a: 1\n    # deeper\n\n  c: 1\n", (("m", "b"), 0)) == \
+        "m:\n  a: 1\n    # deeper\n\n  b: 0\n  c: 1\n"
+    assert set_values("m:\n    # deeper\n\n  # about c\n  c: 1\n", (("m", "b"), 0)) == \
+        "m:\n    # deeper\n\n  b: 0\n  # about c\n  c: 1\n"
+    assert set_values("m:\n  a: 1\n\n  c: 1\n", (("m", "b"), 0)) == "m:\n  a: 1\n  b: 0\n\n  c: 1\n"  # no comment
+
+
 def test_a_removable_key_never_anchors_an_insertion() -> None:
     """A key some fix removes (``FixSpec.removes``) is no anchor: the insertion lands in the same place with the
     key there or removed (regression: ``resources`` went after a ``ports`` list the host-port fix removes)."""

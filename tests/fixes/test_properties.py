@@ -643,6 +643,14 @@ REMOVED_PORTS_LIST = (
     "      image: nginx:1.15.2\n      securityContext:\n        runAsNonRoot: true\n      ports:\n"
     "        - hostPort: 80\n  volumes:\n    - name: data\n      hostPath:\n        path: /tmp"
 )
+# A comment deeper than the keys after `add:`'s lines: the capabilities fix empties `capabilities` and fills in
+# `drop`, the comment stays after it. `readOnlyRootFilesystem` went after the comment while `add` was there, and
+# between `drop` and the comment once `add` was gone (regression, _edit.py: see `_past_entry`).
+DEEPER_COMMENT_IN_EMPTIED = (
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n    - name: app\n"
+    "      image: healthyClusterRegistry.azurecr.io/app:1\n      securityContext:\n        capabilities:\n"
+    "          # a comment\n\n          add:\n            - CHOWN\n        runAsNonRoot: false\n"
+)
 FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailing\r\nspec:\r\n"
              "    containers:\r\n    - name: app\r\n      image: 'bitnami/kafka'\r\n"
              "      securityContext: {privileged: true, runAsUser: 0}")
@@ -715,6 +723,7 @@ def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
 @example(text=BLANK_AFTER_REMOVED_FIRST_KEY, order=[*sorted(set(rules.rule_ids()) - {
     "container-allowed-capabilities"}), "container-allowed-capabilities"])
 @example(text=REMOVED_PORTS_LIST, order=LIMITS_AFTER_HOST_PORTS)
+@example(text=DEEPER_COMMENT_IN_EMPTIED, order=LAST_CAPABILITIES)
 def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str, which: str) -> None:
     """All findings at once == one rule at a time, in any order; document by document == the whole file."""
     cfg = config(profile, which)
