@@ -95,7 +95,7 @@ class GitHubClient:
 
     def __init__(self, repo_full_name: str, *, token: str | None = None, app: AppCredentials | None = None,
                  installation_id: int | None = None, base_url: str | None = None,
-                 retry: GithubRetry | None = None, write_interval: float = 1.0, timeout: float = 30.0) -> None:
+                 retry: GithubRetry | None = None, write_interval: float = 1.0, timeout: int = 30) -> None:
         if token is None and (app is None or installation_id is None):
             raise ValueError("a token, or app credentials and an installation id, are needed")
         self.repo_full_name = repo_full_name
@@ -120,7 +120,7 @@ class GitHubClient:
     @property
     def repo(self) -> Any:
         if self._repo is None:
-            self._repo = self._call(lambda: self._gh.get_repo(self.repo_full_name, lazy=True))
+            self._repo = self._call(lambda: self._gh.withLazy(True).get_repo(self.repo_full_name))
         return self._repo
 
     def _call(self, fn: Callable[[], _T]) -> _T:
@@ -200,10 +200,15 @@ class GitHubClient:
         return self._call(fetch)
 
     def issue_comments(self, number: int) -> list[IssueComment]:
-        def fetch() -> list[IssueComment]:
-            issue = self.repo.get_issue(number)
-            return [IssueComment(c.id, c.body or "", c.user.login if c.user else "") for c in issue.get_comments()]
-        return self._call(fetch)
+        out: list[IssueComment] = []
+        page = 1
+        while True:  # paged by hand: PyGithub reaches comments only through GET .../issues/{n}, one more request
+            batch = self._request("GET", f"/issues/{number}/comments?per_page=100&page={page}")
+            out += [IssueComment(c["id"], c.get("body") or "", (c.get("user") or {}).get("login", ""))
+                    for c in batch]
+            if len(batch) < 100:
+                return out
+            page += 1
 
     # ---- publishing
 

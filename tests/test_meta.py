@@ -37,6 +37,19 @@ def test_scan_path_does_not_import_heavy_modules() -> None:
         assert not _imports(path) & {"github", "flask", "ruamel"}, path
 
 
+def test_only_the_github_client_imports_pygithub() -> None:
+    users = sorted(p.name for p in (ROOT / "bot").glob("*.py") if "github" in _imports(p))
+    assert users == ["github_client.py"]
+
+
+def test_review_composition_is_pure() -> None:
+    for name in ("model.py", "diffmap.py", "review.py"):
+        path = ROOT / "bot" / name
+        if path.exists():
+            bad = _imports(path) & ((IO_MODULES - {"unidiff"}) | {"builtin:open", "builtin:input"})
+            assert not bad, f"bot/{name} uses {sorted(bad)}"
+
+
 def test_every_rule_is_fully_declared() -> None:
     assert len(rules.all_rules()) == 13
     for rule in rules.all_rules():

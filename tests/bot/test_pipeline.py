@@ -1,0 +1,176 @@
+"""The review pipeline end to end: the real GitHub client (PyGithub) against the fake GitHub on loopback,
+which validates every request against GitHub's OpenAPI description and refuses comments outside the diff."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fake_github import FakeGitHub
+
+from bot import action, review
+from bot.github_client import GitHubClient, retry_policy
+from bot.model import Conclusion, ReviewEvent
+from bot.pipeline import Options, review_pull_request
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = (ROOT / "examples" / ".kubeguard.yaml").read_text()
+DENY_CONFIG = CONFIG.replace("  container-allowed-images:\n", "  container-allowed-images:\n    effect: Deny\n")
+UNHEALTHY = (ROOT / "examples" / "unhealthy.yaml").read_text()
+HEALTHY = (ROOT / "examples" / "healthy.yaml").read_text()
+TOKEN = "ghs_" + "1" * 36
+BOT = "kubeguard[bot]"
+
+
+def client(fake: FakeGitHub, token: str = TOKEN) -> GitHubClient:
+    return GitHubClient("acme/deploy", token=token, base_url=fake.url, write_interval=0,
+                        retry=retry_policy(total=3, backoff=0.01, secondary_wait=0.1))
+
+
+@pytest.fixture
+def pr(fake_github: FakeGitHub) -> FakeGitHub:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    fake_github.add_pull("acme", "deploy", 7, base_files={".kubeguard.yaml": DENY_CONFIG, "app.yaml": HEALTHY},
+                         head_files={".kubeguard.yaml": DENY_CONFIG, "app.yaml": UNHEALTHY})
+    return fake_github
+
+
+def apply_suggestion(text: str, body: str, start: int, end: int) -> str:
+    block = body.split("```suggestion\n", 1)[1].split("\n```", 1)[0]
+    lines = text.split("\n")
+    return "\n".join([*lines[:start - 1], *block.split("\n"), *lines[end:]])
+
+
+def test_review_lands_on_the_lines_with_suggestions_summary_and_check(pr: FakeGitHub) -> None:
+    outcome = review_pull_request(client(pr), 7)
+    assert outcome.plan is not None and outcome.review_id is not None
+    reviews = pr.reviews("acme", "deploy", 7)
+    assert len(reviews) == 1 and reviews[0]["state"] == "CHANGES_REQUESTED"  # the image rule is Deny
+    posts = [r for r in pr.requests if r.method == "POST" and r.path.endswith("/reviews")]
+    assert len(posts) == 1  # one request for all comments
+    comments = pr.review_comments("acme", "deploy", 7)
+    rules_commented = {review.fingerprint_of(c["body"]) for c in comments}
+    assert len(comments) == len(outcome.plan.comments) >= 12
+    assert None not in rules_commented
+    bodies = "\n".join(c["body"] for c in comments)
+    for control in ("Manage access and permissions", "Restrict unauthorized network access",
+                    "Remediate vulnerabilities", "Protect applications against DDoS attack"):
+        # (the fifth, Remediate security configurations, is AppArmor's, which azure-current passes here)
+        assert control in bodies
+    # every suggestion, applied alone to the head file, removes its finding and keeps the YAML readable
+    suggested = [c for c in comments if "```suggestion" in c["body"]]
+    assert len(suggested) >= 8
+    privileged = next(c for c in suggested if "`container-no-privilege`" in c["body"])
+    start = privileged.get("start_line") or privileged["line"]
+    fixed = apply_suggestion(UNHEALTHY, privileged["body"], start, privileged["line"])
+    assert "privileged: false" in fixed and "privileged: true" not in fixed
+    summaries = [c for c in pr.issue_comments("acme", "deploy", 7) if review.SUMMARY_MARKER in c["body"]]
+    assert len(summaries) == 1 and "Secure score" in summaries[0]["body"]
+    (run,) = pr.check_runs("acme", "deploy")
+    assert run["conclusion"] == "failure" and run["name"] == "kubeguard"
+    assert len(run["annotations"]) == len(outcome.plan.check.annotations) >= 12
+
+
+def test_a_second_run_on_the_same_head_posts_nothing_new(pr: FakeGitHub) -> None:
+    review_pull_request(client(pr), 7)
+    first = len(pr.review_comments("acme", "deploy", 7))
+    again = review_pull_request(client(pr), 7)
+    assert again.plan is not None and again.plan.comments == ()
+    assert len(pr.review_comments("acme", "deploy", 7)) == first
+    assert len(pr.reviews("acme", "deploy", 7)) == 1
+    assert len([c for c in pr.issue_comments("acme", "deploy", 7) if review.SUMMARY_MARKER in c["body"]]) == 1
+
+
+def test_a_fixing_push_deletes_or_answers_old_comments_and_dismisses_the_blocking_review(pr: FakeGitHub) -> None:
+    review_pull_request(client(pr), 7)
+    comments = pr.review_comments("acme", "deploy", 7)
+    answered = comments[0]
+    pr.add_review_comment("acme", "deploy", 7, "app.yaml", answered["line"], "we need this", "alice",
+                          in_reply_to=answered["id"])
+    head = pr.push("acme", "deploy", 7, {".kubeguard.yaml": DENY_CONFIG, "app.yaml": HEALTHY})
+    outcome = review_pull_request(client(pr), 7)
+    assert outcome.replied == [answered["id"]]
+    assert len(outcome.deleted) == len(comments) - 1
+    left = pr.review_comments("acme", "deploy", 7)
+    assert any(c["body"].startswith(f"Fixed in {head}") for c in left)
+    states = [r["state"] for r in pr.reviews("acme", "deploy", 7)]  # replies come as reviews of their own
+    assert states[0] == "DISMISSED" and "CHANGES_REQUESTED" not in states
+    assert pr.check_runs("acme", "deploy")[-1]["conclusion"] == "success"
+
+
+def test_the_configuration_comes_from_the_base_branch(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    relaxed = "rules:\n" + "".join(f"  {r}: {{effect: Disabled}}\n" for r in
+                                   ("container-no-privilege", "container-allowed-images"))
+    fake_github.add_pull("acme", "deploy", 8, base_files={".kubeguard.yaml": DENY_CONFIG},
+                         head_files={".kubeguard.yaml": relaxed, "app.yaml": UNHEALTHY})
+    outcome = review_pull_request(client(fake_github), 8)
+    assert outcome.plan is not None and outcome.plan.event is ReviewEvent.REQUEST_CHANGES
+    bodies = [c["body"] for c in fake_github.review_comments("acme", "deploy", 8)]
+    assert any("`container-no-privilege`" in b for b in bodies)
+
+
+def test_a_broken_base_configuration_fails_the_check_and_says_where(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    fake_github.add_pull("acme", "deploy", 9, base_files={".kubeguard.yaml": "rules:\n  no-such-rule: {}\n"},
+                         head_files={".kubeguard.yaml": "rules:\n  no-such-rule: {}\n", "app.yaml": UNHEALTHY})
+    outcome = review_pull_request(client(fake_github), 9)
+    assert outcome.conclusion is Conclusion.FAILURE and ":2:" in outcome.config_error
+    assert fake_github.reviews("acme", "deploy", 9) == []
+    (summary,) = fake_github.issue_comments("acme", "deploy", 9)
+    assert "no-such-rule" in summary["body"]
+
+
+def test_a_rejected_review_is_sent_again_and_nothing_is_lost(pr: FakeGitHub) -> None:
+    pr.inject("POST", r"/pulls/7/reviews$", 422, body={
+        "message": "Unprocessable Entity", "errors": ["Pull request review thread line must be part of the diff"]})
+    outcome = review_pull_request(client(pr), 7)
+    assert outcome.review_id is not None
+    assert len(pr.reviews("acme", "deploy", 7)) == 1
+    assert len(pr.review_comments("acme", "deploy", 7)) == len(outcome.plan.comments) > 0  # type: ignore[union-attr]
+
+
+def test_server_errors_and_rate_limits_are_retried(pr: FakeGitHub) -> None:
+    pr.inject("GET", r"/pulls/7/files", 502)
+    pr.inject("POST", r"/check-runs$", 403)  # a secondary rate limit with Retry-After
+    outcome = review_pull_request(client(pr), 7)
+    assert outcome.review_id is not None and outcome.check_run_id is not None
+
+
+def test_filter_added_comments_only_on_added_lines(pr: FakeGitHub) -> None:
+    outcome = review_pull_request(client(pr), 7, Options(filter_mode="added"))
+    assert outcome.plan is not None
+    (diff_file,) = [f for f in pr.requests if f.path.endswith("/files")][:1]
+    assert diff_file.status == 200
+    assert all(c.line for c in outcome.plan.comments)
+
+
+def test_action_on_a_pull_request_event_reviews_and_writes_outputs(pr: FakeGitHub, tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    out, summary = tmp_path / "out.txt", tmp_path / "summary.md"
+    env = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "acme/deploy",
+           "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": pr.url, "GITHUB_OUTPUT": str(out),
+           "GITHUB_STEP_SUMMARY": str(summary), "KUBEGUARD_WRITE_INTERVAL": "0", "KUBEGUARD_BOT_LOGIN": BOT}
+    assert action.run(env) == 1
+    assert "conclusion=failure" in out.read_text()
+    assert review.SUMMARY_MARKER in summary.read_text()
+    assert len(pr.reviews("acme", "deploy", 7)) == 1
+
+
+def test_action_with_a_read_only_token_falls_back_to_annotations(pr: FakeGitHub, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    pr.inject("POST", r"/check-runs$", 403, body={"message": "Resource not accessible by integration"})
+    pr.inject("POST", r"/statuses/", 403, body={"message": "Resource not accessible by integration"})
+    env = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "acme/deploy",
+           "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": pr.url, "KUBEGUARD_WRITE_INTERVAL": "0"}
+    assert action.run(env) == 1
+    printed = capsys.readouterr().out
+    assert "::error file=app.yaml,line=" in printed
+    assert pr.reviews("acme", "deploy", 7) == []
