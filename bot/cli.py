@@ -250,7 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     action_cmd = sub.add_parser("action", help="the GitHub Action's entry point (reads GITHUB_EVENT_PATH)")
     action_cmd.add_argument("paths", nargs="*", metavar="PATH", help="what to scan on non-pull-request events")
     action_cmd.set_defaults(func=cmd_action)
+
+    from bot import serve as service  # imports neither Flask nor gunicorn until a command runs
+
+    service.add_serve_arguments(sub, handler_factory=_job_handler)
+    service.add_jobs_arguments(sub)
     return parser
+
+
+def _job_handler(settings: object) -> object:
+    import functools
+
+    from bot.pipeline import run_job
+
+    return functools.partial(run_job, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -341,3 +341,34 @@ def _tidy(client: Client, pr: PullRequest, plan: ReviewPlan, posted: list[Posted
         if r.author == bot_login and r.state == "CHANGES_REQUESTED":
             client.dismiss_review(pr.number, r.id, f"Nothing blocking remains at {pr.head_sha[:7]}.")
             outcome.dismissed.append(r.id)
+
+
+# ---- the webhook service's job handler ------------------------------------------------------------------
+
+_APP_LOGINS: dict[tuple[int, str], str] = {}
+
+
+def run_job(settings: Any, job: Any) -> None:
+    """Review the pull request of a queued webhook job (``bot.jobs.Job``) as the GitHub App's installation.
+
+    Raising marks the job failed (retried with backoff, then parked as dead). The review is idempotent, so
+    the queue's at-least-once delivery repeats nothing. A job whose head sha is no longer the pull request's
+    head is skipped: the push that moved it queued a job of its own.
+    """
+    from bot.github_client import AppCredentials, app_slug, installation_client
+
+    if settings.app_id is None or settings.private_key is None or job.installation_id is None:
+        raise RuntimeError("the service needs KUBEGUARD_APP_ID, a private key and an installation id")
+    app = AppCredentials(settings.app_id, settings.private_key)
+    key = (settings.app_id, settings.github_api_url)
+    if key not in _APP_LOGINS:
+        _APP_LOGINS[key] = f"{app_slug(app, settings.github_api_url)}[bot]"
+    client = installation_client(f"{job.owner}/{job.repo}", app, job.installation_id,
+                                 base_url=settings.github_api_url,
+                                 write_interval=settings.write_interval)
+    expected = job.head_sha if job.event == "pull_request" else None
+    outcome = review_pull_request(client, job.number, Options(bot_login=_APP_LOGINS[key],
+                                                              review_drafts=settings.review_drafts or None),
+                                  expected_head=expected)
+    log.info("reviewed %s#%s: %s", f"{job.owner}/{job.repo}", job.number,
+             outcome.skipped or f"{outcome.findings} finding(s), review {outcome.review_id}")

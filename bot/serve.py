@@ -47,6 +47,7 @@ class ServiceSettings:
     workers: int = 2
     review_drafts: bool = False
     max_attempts: int = 5
+    write_interval: float = 1.0  # seconds between content-creating requests (GitHub's advice: >= 1)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, need_secrets: bool = True) -> ServiceSettings:
@@ -69,6 +70,10 @@ class ServiceSettings:
             raise SettingsError("KUBEGUARD_QUEUE_PATH is a directory; give the path of the queue file")
         workers = _int(environ, "KUBEGUARD_WORKERS", 2, 1, 64)
         attempts = _int(environ, "KUBEGUARD_JOB_ATTEMPTS", 5, 1, 100)
+        try:
+            write_interval = float(environ.get("KUBEGUARD_WRITE_INTERVAL", "1") or "1")
+        except ValueError:
+            raise SettingsError("KUBEGUARD_WRITE_INTERVAL must be a number of seconds") from None
         drafts = environ.get("KUBEGUARD_REVIEW_DRAFTS", "").strip().lower()
         if drafts not in _TRUE | _FALSE:
             raise SettingsError("KUBEGUARD_REVIEW_DRAFTS must be true or false")
@@ -78,7 +83,8 @@ class ServiceSettings:
             logs.register_secret(private_key)
         return cls(webhook_secret=secret, app_id=app_id, private_key=private_key,
                    github_api_url=api_url.rstrip("/"), queue_path=queue_path, workers=workers,
-                   review_drafts=drafts in _TRUE, max_attempts=attempts)
+                   review_drafts=drafts in _TRUE, max_attempts=attempts,
+                   write_interval=write_interval)
 
     def open_queue(self) -> SqliteQueue:
         return SqliteQueue(self.queue_path, max_attempts=self.max_attempts)
