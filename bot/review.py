@@ -1,16 +1,25 @@
-"""Compose what the bot publishes on a pull request: inline comments with one-click suggestions, the review
-body, the summary comment and the check run. Pure: reports, fixes and diffs in, a ``ReviewPlan`` out.
+"""Compose what the bot publishes for one head commit: the inline comments with one-click suggestions, the
+review body and event, the summary comment and the check run. Pure: reports, fixes and diffs in, a
+``ReviewPlan`` out (no network, no PyGithub, no Flask).
+
+Where a finding goes is ``diffmap.placement`` (reviewdog's filter modes). An inline comment covers the
+lines its suggestion replaces, widened to the finding's line, and carries the ```suggestion block only
+when that whole range lies inside one hunk (GitHub refuses anything else); otherwise it shows the fix as
+a diff. Nothing is lost: what cannot be inline (outside the diff, over the cap, refused by GitHub, in a
+file whose diff GitHub left out) is listed in the review body or the summary, and annotated on the check.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-import fixes
+import fixes as fixes_pkg
 import rules
+from bot import markdown as md
 from bot.diffmap import FileDiff, FilterMode, Placement, placement
 from bot.formats import fingerprint
+from bot.markdown import FIXED_MARKER, SUMMARY_MARKER, fingerprint_of
 from bot.model import (
     Annotation,
     AnnotationLevel,
@@ -24,230 +33,237 @@ from bot.model import (
 )
 from rules import Effect, Finding, Report
 
-SUMMARY_MARKER = "<!-- kubeguard:summary -->"
-FIXED_MARKER = "<!-- kubeguard:fixed -->"
-_FINGERPRINT = re.compile(r"<!-- kubeguard:fingerprint=([0-9a-f]+) -->")
-MAX_TEXT = 65_000
-_LIST_LIMIT = 50
+__all__ = ["FAIL_ON", "FIXED_MARKER", "SUMMARY_MARKER", "Span", "compose", "fingerprint_of", "fixed_reply",
+           "span_of", "stale_comments"]
 
-
-def fingerprint_of(body: str) -> str | None:
-    found = _FINGERPRINT.search(body)
-    return found.group(1) if found else None
+FAIL_ON = ("deny", "audit", "never")
 
 
 def fixed_reply(sha: str) -> str:
-    return f"Fixed in {sha}. {FIXED_MARKER}"
+    """The bot's reply on a comment thread whose finding is gone (recognised later by its marker)."""
+    return f"Fixed in {sha}.\n\n{FIXED_MARKER}"
 
 
-def _fence(text: str, info: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{text}\n{fence}" if text else f"{fence}{info}\n{fence}"
+# ---- one inline comment --------------------------------------------------------------------------------
 
 
-def _lines(text: str) -> list[str]:
+@dataclass(frozen=True)
+class Span:
+    """A fix as GitHub applies a suggestion: head lines ``start``..``end`` become ``lines``."""
+
+    start: int
+    end: int
+    lines: tuple[str, ...]  # without line breaks; () deletes the range
+
+
+def _plain_lines(text: str) -> list[str]:
+    """Head lines as GitHub numbers them (split at ``\\n`` only), without their line breaks."""
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
-def widened(before: str, after: str, line: int) -> tuple[int, int, str] | None:
-    """The fix as "replace head lines a..b with this text", widened to cover ``line`` too."""
-    s = fixes.suggestion(before, after)
+def span_of(before: str, after: str, line: int) -> Span | None:
+    """The smallest suggestion turning ``before`` into ``after``, widened to cover ``line``: the unchanged
+    head lines in between join the replacement, so it still replaces exactly the commented lines."""
+    s = fixes_pkg.suggestion(before, after)
     if s is None:
         return None
-    old = _lines(before)
-    start, end = s.start_line, s.end_line
-    middle = [s.replacement] if s.replacement else []  # an empty replacement deletes lines start..end
-    if line < start:
-        middle, start = [*old[line - 1:start - 1], *middle], line
-    elif line > end:
-        middle, end = [*middle, *old[end:line]], line
-    text = "\n".join(middle)
-    return start, end, text
+    head = _plain_lines(before)
+    start, end = min(s.start_line, line), max(s.end_line, line)
+    middle = s.replacement.split("\n") if s.replacement else []
+    return Span(start, end, (*head[start - 1:s.start_line - 1], *middle, *head[s.end_line:end]))
 
 
-def _header(f: Finding) -> str:
-    return (f"**kubeguard · `{f.rule.id}`** — {f.rule.title} · severity {f.rule.severity.value} · "
-            f"{f.effect.value}")
+def _comment(f: Finding, fp: str, result: fixes_pkg.FixResult | None, diff: FileDiff) -> ReviewComment:
+    if result is not None and result.fixed and result.after:
+        span = span_of(result.before, result.after, f.line)
+        if span is not None and diff.same_hunk(span.start, span.end):
+            body = md.comment_body(f, fp, result, suggestion=span.lines)
+            return ReviewComment(f.file, span.end, body, fp, span.start if span.start < span.end else None)
+        if span is not None:
+            patch = fixes_pkg.unified_diff(f.file, result.before, result.after)
+            return ReviewComment(f.file, f.line, md.comment_body(f, fp, result, diff=patch), fp)
+    return ReviewComment(f.file, f.line, md.comment_body(f, fp, result), fp)
 
 
-def comment_body(f: Finding, result: fixes.FixResult | None, fix_block: str, fp: str) -> str:
-    parts = [_header(f), f"Security control: **{f.rule.control.value}**",
-             f"> {f.message}", f"Resource: `{f.resource}`" + (f", container `{f.container}`" if f.container else "")]
-    if f.rule.rationale:
-        parts.append(f"Why it matters: {f.rule.rationale}")
-    if result is not None and result.fixed:
-        label = ""
-        if result.safety is fixes.Safety.BEHAVIOUR:
-            label = "⚠️ **changes behaviour: read before accepting.** "
-        elif result.safety is fixes.Safety.VALUE:
-            label = "The value comes from the `fixes:` configuration. "
-        parts.append(f"Fix: {label}{result.summary}")
-        parts.append(fix_block)
-    else:
-        reason = result.reason if result is not None else "no automatic fix was computed"
-        parts.append(f"Manual fix: {reason}. {f.rule.remediation}")
-    parts.append(f"To accept the risk, add `# kubeguard:ignore {f.rule.id} -- <reason>` on or above the line, "
-                 f"or the annotations `kubeguard.io/ignore: {f.rule.id}` and `kubeguard.io/ignore-reason: <reason>`.")
-    parts.append(f"<!-- kubeguard:fingerprint={fp} -->")
-    return "\n\n".join(parts)
-
-
-def _comment(f: Finding, result: fixes.FixResult | None, diff: FileDiff) -> ReviewComment:
-    fp = fingerprint(f)
-    if result is not None and result.fixed:
-        span = widened(result.before, result.after, f.line)
-        if span and diff.same_hunk(span[0], span[1]):
-            start, end, text = span
-            return ReviewComment(f.file, end, comment_body(f, result, _fence(text, "suggestion"), fp), fp,
-                                 start if start < end else None)
-        block = _fence(fixes.unified_diff(f.file, result.before, result.after).rstrip("\n"), "diff")
-        return ReviewComment(f.file, f.line, comment_body(f, result, "The fix spans more than one hunk of "
-                                                           "the diff:\n\n" + block, fp), fp)
-    return ReviewComment(f.file, f.line, comment_body(f, result, "", fp), fp)
+# ---- composition ---------------------------------------------------------------------------------------
 
 
 def _active(report: Report) -> list[Finding]:
     return [f for f in report.findings if not f.suppressed and f.effect is not Effect.DISABLED]
 
 
-def _at_or_above(effect: Effect, fail_on: str) -> bool:
-    return fail_on != "never" and (effect is Effect.DENY or (fail_on == "audit" and effect is Effect.AUDIT))
+def _levels(fail_on: str) -> frozenset[Effect]:
+    if fail_on not in FAIL_ON:
+        raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+    return {"deny": frozenset({Effect.DENY}), "audit": frozenset({Effect.DENY, Effect.AUDIT}),
+            "never": frozenset()}[fail_on]
 
 
-def _listing(items: Sequence[str]) -> list[str]:
-    shown = [f"- {i}" for i in items[:_LIST_LIMIT]]
-    if len(items) > _LIST_LIMIT:
-        shown.append(f"- ... and {len(items) - _LIST_LIMIT} more")
-    return shown
+def _changed(diffs: Mapping[str, FileDiff], path: str) -> bool:
+    return path in diffs and not diffs[path].removed
 
 
-def _where(f: Finding) -> str:
-    return f"`{f.file}:{f.line}` `{f.rule.id}`: {f.message}"
+def _order(f: Finding) -> tuple[str, int, int, str]:
+    return (f.file, f.line, f.column, f.rule.id)
 
 
-def _points(score: float | None, control: rules.Control) -> str:
-    return "n/a" if score is None else f"{score:.2f} / {control.max_score}"
-
-
-def posture_table(head: Report, base: Report | None) -> list[str]:
-    now = {s.control: s for s in rules.control_scores(head.verdicts)}
-    before = {s.control: s for s in rules.control_scores(base.verdicts)} if base is not None else {}
-    findings: dict[rules.Control, int] = {}
-    for f in _active(head):
-        findings[f.rule.control] = findings.get(f.rule.control, 0) + 1
-    rows = ["| Security control | Resources | Healthy | Findings | Score (head) | Score (base) | Change |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
-    for control in rules.Control:
-        s, b = now.get(control), before.get(control)
-        head_score = s.score if s else None
-        base_score = b.score if b else None
-        base_text = "—" if base is None else _points(base_score, control)
-        delta = f"{head_score - base_score:+.2f}" if head_score is not None and base_score is not None else ""
-        rows.append(f"| {control.value} | {s.resources if s else 0} | {s.healthy if s else 0} | "
-                    f"{findings.get(control, 0)} | {_points(head_score, control)} | {base_text} | {delta} |")
-    return rows
-
-
-def compose(*, pr: PullRequest, head: Report, base: Report | None, fixes: Mapping[str, fixes.FixResult],
+def compose(*, pr: PullRequest, head: Report, base: Report | None, fixes: Mapping[str, fixes_pkg.FixResult],
             diffs: Mapping[str, FileDiff], config: rules.Config, mode: FilterMode = FilterMode.DIFF_CONTEXT,
             max_comments: int = 50, posted: frozenset[str] = frozenset(), fail_on: str = "deny",
             rejected: Sequence[ReviewComment] = ()) -> ReviewPlan:
-    rejected_fps = {c.fingerprint for c in rejected}
+    """Everything to publish for ``pr`` at its head commit.
+
+    ``fixes``: ``fingerprint(finding)`` → that finding's fix, verified alone against the head file.
+    ``posted``: fingerprints the bot already commented on this pull request (not posted again).
+    ``rejected``: comments GitHub refused on an earlier attempt (listed in the summary, not inline).
+    """
+    levels = _levels(fail_on)
+    refused = {c.fingerprint for c in rejected}
     inline: list[Finding] = []
     outside: list[Finding] = []
-    for f in sorted(_active(head), key=lambda f: (f.file, f.line, f.column, f.rule.id)):
+    dropped: list[Finding] = []
+    for f in sorted(_active(head), key=_order):
         where = placement(diffs.get(f.file), f.line, mode)
-        if where is Placement.INLINE:
-            inline.append(f)
-        elif where is Placement.SUMMARY:
-            outside.append(f)
+        (inline if where is Placement.INLINE else outside if where is Placement.SUMMARY else dropped).append(f)
+
     current = frozenset(fingerprint(f) for f in inline)
     blocking = any(f.effect is Effect.DENY for f in inline)
-    new = [f for f in inline if fingerprint(f) not in posted and fingerprint(f) not in rejected_fps]
-    comments = [_comment(f, fixes.get(fingerprint(f)), diffs[f.file]) for f in new]
-    posted_now, overflow = comments[:max_comments], comments[max_comments:]
-    rejected_findings = [f for f in inline if fingerprint(f) in rejected_fps]
+    candidates: list[tuple[ReviewComment, Finding]] = []
+    seen: set[str] = set()
+    refused_findings: list[Finding] = []
+    for f in inline:
+        fp = fingerprint(f)
+        if fp in seen or fp in posted:
+            continue
+        seen.add(fp)
+        if fp in refused:
+            refused_findings.append(f)
+            continue
+        candidates.append((_comment(f, fp, fixes.get(fp), diffs[f.file]), f))
+    candidates.sort(key=lambda pair: (pair[0].path, pair[0].line, pair[0].start_line or pair[0].line,
+                                      pair[1].rule.id, pair[0].fingerprint))
+    cap = max(0, max_comments)
+    comments = tuple(c for c, _ in candidates[:cap])
+    overflow = [f for _, f in candidates[cap:]]
 
-    deny = sum(f.effect is Effect.DENY for f in inline)
-    body = [f"kubeguard reviewed `{pr.head_sha[:7]}`: {len(inline)} finding(s) in the diff ({deny} Deny, "
-            f"{len(inline) - deny} Audit), {len(posted_now)} new inline comment(s)."]
+    body = _review_body(pr, inline, len(comments), len(current & posted), overflow, cap, refused_findings,
+                        blocking)
+    summary = _summary(pr, head, base, config, mode, outside, dropped, refused_findings, diffs)
+    check = _check(head, base, inline + outside, levels, fail_on, diffs, mode)
+    return ReviewPlan(pr.head_sha, comments, body, ReviewEvent.REQUEST_CHANGES if blocking else ReviewEvent.COMMENT,
+                      summary, check, current, blocking)
+
+
+def _effects(findings: Sequence[Finding]) -> str:
+    n = md.counts(findings)
+    return f"{n[Effect.DENY]} Deny, {n[Effect.AUDIT]} Audit"
+
+
+def _review_body(pr: PullRequest, inline: list[Finding], new: int, earlier: int, overflow: list[Finding], cap: int,
+                 refused: list[Finding], blocking: bool) -> str:
+    text = (f"kubeguard reviewed {md.code(pr.head_sha[:12])}: {len(inline)} finding(s) in the changed lines "
+            f"({_effects(inline)}); {new} new inline comment(s)")
+    text += f", {earlier} already commented earlier." if earlier else "."
+    if blocking:
+        text += " Changes are requested because a Deny finding is in the diff."
+    if refused:
+        text += f" {len(refused)} comment(s) GitHub would not place inline are listed in the summary comment."
+    text += " The summary comment shows the posture and anything outside the diff."
+    sections: list[md.Section] = []
     if overflow:
-        body += ["", f"{len(overflow)} more finding(s) over the cap of {max_comments} inline comments:"]
-        by_fp = {fingerprint(f): f for f in new}
-        body += _listing([_where(by_fp[c.fingerprint]) for c in overflow])
-
-    summary = _summary(pr, head, base, config, outside, rejected_findings, diffs)
-    check = _check(head, inline + outside, fail_on, diffs)
-    return ReviewPlan(pr.head_sha, tuple(posted_now), "\n".join(body),
-                      ReviewEvent.REQUEST_CHANGES if blocking else ReviewEvent.COMMENT, summary, check,
-                      current, blocking)
+        sections.append((f"**Not posted inline** (over the cap of {cap} comments per review):",
+                         [md.where(f) for f in overflow]))
+    return md.bounded([text], sections)
 
 
-def _summary(pr: PullRequest, head: Report, base: Report | None, config: rules.Config, outside: list[Finding],
-             rejected: list[Finding], diffs: Mapping[str, FileDiff]) -> str:
-    points, maximum = rules.total_score(rules.control_scores(head.verdicts))
-    lines = [SUMMARY_MARKER, f"### kubeguard: Azure Defender for Kubernetes posture at `{pr.head_sha[:7]}`", "",
-             f"Secure score of the changed manifests: **{points:.2f} / {maximum}**"]
-    if base is not None:
-        b_points, _ = rules.total_score(rules.control_scores(base.verdicts))
-        lines[-1] += f" (base: {b_points:.2f}, change {points - b_points:+.2f})"
-    lines += ["", *posture_table(head, base)]
+def _summary(pr: PullRequest, head: Report, base: Report | None, config: rules.Config, mode: FilterMode,
+             outside: list[Finding], dropped: list[Finding], refused: list[Finding],
+             diffs: Mapping[str, FileDiff]) -> str:
+    intro = [SUMMARY_MARKER, "### kubeguard · Azure Defender for Kubernetes", "",
+             f"Head {md.code(pr.head_sha[:12])}" + (f", base {md.code(pr.base_sha[:12])}" if base is not None else "")
+             + f" · filter {md.code(mode.value)}.", "", md.score_line(head, base), "",
+             *md.posture_table(head, base)]
+    if dropped:
+        intro += ["", f"{len(dropped)} finding(s) outside the changed lines are not reported on this pull request "
+                      f"(filter {md.code(mode.value)}; {md.code('file')} lists them here)."]
+    sections: list[md.Section] = []
     unconfigured = config.unconfigured()
-    if unconfigured:
-        lines += ["", "**Rules still at Defender's presets** (set these in `.kubeguard.yaml` on the base branch):"]
-        lines += _listing([f"`{rid}`: {', '.join(f'`{p}`' for p in params)}" for rid, params in unconfigured.items()])
-    suppressed = [f for f in head.findings if f.suppressed and f.suppression is not None]
-    if suppressed:
-        lines += ["", "**Suppressions used:**"]
-        lines += _listing([f"`{f.file}:{f.line}` `{f.rule.id}`: {f.suppression.reason}"  # type: ignore[union-attr]
-                           for f in suppressed])
-    if outside:
-        lines += ["", "**Findings outside the diff:**", *_listing([_where(f) for f in outside])]
-    if rejected:
-        lines += ["", "**Findings GitHub would not take as inline comments:**",
-                  *_listing([_where(f) for f in rejected])]
-    missing = sorted(d.path for d in diffs.values() if d.patch_missing and d.status != "removed")
-    if missing:
-        lines += ["", "**Files whose diff GitHub did not provide** (binary or too large; checked, not commented):",
-                  *_listing([f"`{p}`" for p in missing])]
-    if head.problems:
-        lines += ["", "**Problems:**", *_listing([f"`{p.file}:{p.line}`: {p.cause}" for p in head.problems])]
-    text = "\n".join(lines)
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 40] + "\n\n… (truncated)"
+    sections.append(("**Rules still at Defender's presets** (configuration required: set these parameters "
+                     "under `rules:` in `.kubeguard.yaml` on the base branch):",
+                     [f"{md.code(rule_id)}: {', '.join(md.code(p) for p in params)}"
+                      for rule_id, params in sorted(unconfigured.items())]))
+    suppressed = [f for f in sorted(head.findings, key=_order) if f.suppression is not None
+                  and (_changed(diffs, f.file) or mode is FilterMode.NOFILTER)]
+    sections.append(("**Suppressions used:**",
+                     [f"{md.code(f'{f.file}:{f.line}')} {md.code(f.rule.id)} {md.code(str(f.resource))} "
+                      f"({f.suppression.source}): {md.escape(md.one_line(f.suppression.reason))}"
+                      for f in suppressed if f.suppression is not None]))
+    sections.append(("**Findings outside the diff** (not commented inline; annotated on the check run):",
+                     [md.where(f) for f in outside]))
+    sections.append(("**Comments GitHub refused inline:**", [md.where(f) for f in refused]))
+    missing = sorted((d for d in diffs.values() if d.patch_missing and not d.removed), key=lambda d: d.path)
+    in_file = {d.path: sum(1 for f in _active(head) if f.file == d.path) for d in missing}
+    sections.append(("**Files whose diff was not available from GitHub** (binary, too large, or unreadable: no "
+                     "inline comments there):",
+                     [f"{md.code(d.path)}: diff not available from GitHub ({md.escape(d.problem)}); "
+                      f"{in_file[d.path]} finding(s) in the file" for d in missing]))
+    sections.append(("**Files kubeguard could not read:**",
+                     [f"{md.code(f'{p.file}:{p.line}')}: {md.escape(md.one_line(p.cause))} ({p.kind})"
+                      for p in head.problems]))
+    return md.bounded(intro, sections)
 
 
-def _check(head: Report, in_scope: list[Finding], fail_on: str, diffs: Mapping[str, FileDiff]) -> CheckOutput:
-    parse = [p for p in head.problems if p.kind == "parse" and p.file in diffs]
-    failing = [f for f in in_scope if _at_or_above(f.effect, fail_on)]
+def _check(head: Report, base: Report | None, in_scope: list[Finding], levels: frozenset[Effect], fail_on: str,
+           diffs: Mapping[str, FileDiff], mode: FilterMode) -> CheckOutput:
+    problems = [p for p in head.problems if _changed(diffs, p.file) or mode is FilterMode.NOFILTER]
+    parse = [p for p in problems if p.kind == "parse" and _changed(diffs, p.file)]
+    failing = [f for f in in_scope if f.effect in levels]
     if failing or (parse and fail_on != "never"):
         conclusion = Conclusion.FAILURE
-    elif in_scope:
+    elif in_scope or parse:
         conclusion = Conclusion.NEUTRAL
     else:
         conclusion = Conclusion.SUCCESS
     annotations = [Annotation(f.file, f.line, f.line,
                               AnnotationLevel.FAILURE if f.effect is Effect.DENY else AnnotationLevel.WARNING,
-                              f"{f.message} [{f.rule.control.value}]", f"{f.rule.id}: {f.rule.title}"[:255])
+                              f.message, f"{f.rule.id}: {f.rule.title}"[:255],
+                              f"{f.resource}" + (f", container {f.container}" if f.container else "")
+                              + f" · {f.path_text} · {f.rule.control.value}")
                    for f in in_scope]
-    annotations += [Annotation(p.file, max(p.line, 1), max(p.line, 1), AnnotationLevel.FAILURE, p.cause,
-                               "kubeguard: file not read") for p in parse]
-    title = f"kubeguard: {len(in_scope)} finding(s)" + (f", {len(parse)} unreadable file(s)" if parse else "")
-    summary = "\n".join([f"{len(failing)} at or above `{fail_on}`.", "", *posture_table(head, None)])
-    return CheckOutput(conclusion, title, summary[:MAX_TEXT], tuple(annotations))
+    for p in problems:
+        level = AnnotationLevel.FAILURE if p.kind == "parse" and fail_on != "never" else AnnotationLevel.WARNING
+        annotations.append(Annotation(p.file, max(p.line, 1), max(p.line, 1), level, p.cause, f"kubeguard: {p.kind}"))
+    if in_scope:
+        title = f"kubeguard: {len(in_scope)} finding(s) ({_effects(in_scope)})"
+    else:
+        title = "kubeguard: no findings in the changed manifests"
+    if parse:
+        title += f", {len(parse)} unreadable file(s)"
+    verdict = (f"{len(failing)} finding(s) at or above {md.code(fail_on)}" if fail_on != "never"
+               else "failOn is `never`: the check does not fail")
+    summary = md.bounded([f"{title}. {verdict}.", "", md.score_line(head, base), "", *md.posture_table(head, base)],
+                         [("**Unreadable changed files:**",
+                           [f"{md.code(f'{p.file}:{p.line}')}: {md.escape(md.one_line(p.cause))}" for p in parse])])
+    return CheckOutput(conclusion, title[:255], summary, tuple(annotations))
+
+
+# ---- earlier comments ----------------------------------------------------------------------------------
 
 
 def stale_comments(posted: Sequence[PostedReviewComment], current: frozenset[str],
                    bot_login: str) -> list[tuple[PostedReviewComment, str]]:
-    """The bot's earlier comments whose finding is gone: ``reply`` where someone answered, else ``delete``."""
+    """The bot's earlier comments whose finding is gone now: ``"reply"`` (fixed) where someone answered in
+    the thread and the bot has not yet said "fixed", ``"delete"`` where nobody replied."""
     replies: dict[int, list[PostedReviewComment]] = {}
     for c in posted:
         if c.in_reply_to is not None:
             replies.setdefault(c.in_reply_to, []).append(c)
-    out = []
+    out: list[tuple[PostedReviewComment, str]] = []
     for c in posted:
+        if c.author != bot_login or c.in_reply_to is not None:
+            continue
         fp = fingerprint_of(c.body)
-        if c.author != bot_login or c.in_reply_to is not None or fp is None or fp in current:
+        if fp is None or fp in current:
             continue
         thread = replies.get(c.id, [])
         if not thread:
