@@ -187,8 +187,9 @@ def review_pull_request(client: Client, number: int, options: Options | None = N
 
     fix_results = _fixes(head, head_data, diffs, config, settings.mode)
     posted = client.review_comments(number)
-    already = frozenset(fp for c in posted if c.author == options.bot_login
-                        for fp in [review.fingerprint_of(c.body)] if fp)
+    closed = {c.in_reply_to for c in posted if c.author == options.bot_login and review.FIXED_MARKER in c.body}
+    already = frozenset(fp for c in posted if c.author == options.bot_login and c.id not in closed
+                        for fp in [review.fingerprint_of(c.body)] if fp)  # a finding back after "fixed": again
 
     def compose(rejected: list[ReviewComment]) -> ReviewPlan:
         return review.compose(pr=pr, head=head, base=base, fixes=fix_results, diffs=diffs, config=config,

@@ -174,3 +174,16 @@ def test_action_with_a_read_only_token_falls_back_to_annotations(pr: FakeGitHub,
     printed = capsys.readouterr().out
     assert "::error file=app.yaml,line=" in printed
     assert pr.reviews("acme", "deploy", 7) == []
+
+
+def test_a_finding_that_comes_back_after_fixed_is_commented_again(pr: FakeGitHub) -> None:
+    review_pull_request(client(pr), 7)
+    answered = pr.review_comments("acme", "deploy", 7)[0]
+    pr.add_review_comment("acme", "deploy", 7, "app.yaml", answered["line"], "ok", "alice",
+                          in_reply_to=answered["id"])
+    pr.push("acme", "deploy", 7, {".kubeguard.yaml": DENY_CONFIG, "app.yaml": HEALTHY})
+    review_pull_request(client(pr), 7)
+    pr.push("acme", "deploy", 7, {".kubeguard.yaml": DENY_CONFIG, "app.yaml": UNHEALTHY})
+    outcome = review_pull_request(client(pr), 7)
+    assert outcome.plan is not None
+    assert review.fingerprint_of(answered["body"]) in {c.fingerprint for c in outcome.plan.comments}
