@@ -187,3 +187,24 @@ def test_a_finding_that_comes_back_after_fixed_is_commented_again(pr: FakeGitHub
     outcome = review_pull_request(client(pr), 7)
     assert outcome.plan is not None
     assert review.fingerprint_of(answered["body"]) in {c.fingerprint for c in outcome.plan.comments}
+
+
+def test_odd_files_are_reported_and_the_others_still_reviewed(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    fake_github.add_pull(
+        "acme", "deploy", 11,
+        base_files={".kubeguard.yaml": DENY_CONFIG, "old.yaml": HEALTHY, "gone.yaml": HEALTHY},
+        head_files={".kubeguard.yaml": DENY_CONFIG, "new.yaml": HEALTHY, "app.yaml": UNHEALTHY,
+                    "binary.yaml": b"\xff\xfe\x00kind: Pod", "broken.yaml": "kind: Pod\n  bad: [\n",
+                    "huge.yaml": UNHEALTHY, "big.yaml": "# big\n" + UNHEALTHY},
+        renames={"new.yaml": "old.yaml"}, omit_patch={"huge.yaml"})
+    outcome = review_pull_request(client(fake_github), 11, Options(max_file_bytes=len(UNHEALTHY) + 2))
+    assert outcome.plan is not None and outcome.review_id is not None
+    causes = {p.file: p.cause for p in outcome.problems}
+    assert "binary.yaml" in causes and "broken.yaml" in causes and "over the limit" in causes["big.yaml"]
+    commented = {c["path"] for c in fake_github.review_comments("acme", "deploy", 11)}
+    assert commented == {"app.yaml"}  # huge.yaml has no patch from GitHub: summary only
+    (summary,) = [c["body"] for c in fake_github.issue_comments("acme", "deploy", 11)]
+    assert "huge.yaml" in summary and "broken.yaml" in summary
+    assert fake_github.check_runs("acme", "deploy")[-1]["conclusion"] == "failure"
