@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from rules._config import MATCH_KEYS, Config, RuleConfig, default_config
@@ -12,13 +12,13 @@ from rules._kinds import is_known
 from rules._match import in_scope
 from rules._model import (
     Effect,
-    Finding,
     Problem,
     Report,
-    ResourceVerdict,
     Rule,
     Suppression,
     Violation,
+    new_finding,
+    new_verdict,
 )
 from rules._registry import all_rules
 from rules._resource import ObjectView, PodView, as_dict, get, view
@@ -53,6 +53,10 @@ class _Plan:
     # the enabled rules with their configuration and scope key: rules whose match parameters
     # (MATCH_KEYS, all that ``in_scope`` reads) are equal share one ``in_scope`` answer per object
     enabled: tuple[tuple[Rule, RuleConfig, str], ...]
+    legacy: bool = False
+    # per kind, what ``_evaluate`` reads of each enabled rule that applies to it, in rule order:
+    # (rule, rule id, check, parameters, effect, scope key)
+    by_kind: dict[str, tuple[tuple[Rule, str, Any, dict[str, Any], Effect, str], ...]] = field(default_factory=dict)
 
 
 def _plan(config: Config) -> _Plan:
@@ -61,7 +65,10 @@ def _plan(config: Config) -> _Plan:
         rc = config.rule(rule.id)
         if rc.effect is not Effect.DISABLED:
             enabled.append((rule, rc, repr([rc.params.get(key) for key in MATCH_KEYS])))
-    return _Plan(frozenset(r.id for r in all_rules()), tuple(enabled))
+    kinds = {kind for rule, _, _ in enabled for kind in rule.kinds}
+    by_kind = {kind: tuple((rule, rule.id, rule.check, rc.params, rc.effect, scope_key)
+                           for rule, rc, scope_key in enabled if kind in rule.kinds) for kind in kinds}
+    return _Plan(frozenset(r.id for r in all_rules()), tuple(enabled), config.legacy, by_kind)
 
 
 def scan(files: Iterable[tuple[str, str | bytes]], config: Config | None = None) -> Report:
@@ -139,7 +146,7 @@ def _scan_file(file: str, content: str | bytes, config: Config, plan: _Plan) -> 
                                            f"(a {type(data).__name__}); skipped"))
             continue
         for obj, base in _objects(file, data, located, report):
-            _evaluate(file, raw.index, located, obj, base, config, plan.enabled, comments, report)
+            _evaluate(file, raw.index, located, obj, base, config, plan, comments, report)
     return report
 
 
@@ -162,43 +169,51 @@ def _objects(file: str, data: dict[Any, Any], located: Located,
 
 
 def _evaluate(file: str, doc: int, located: Located, obj: dict[Any, Any], base: Path, config: Config,
-              enabled: tuple[tuple[Rule, RuleConfig, str], ...], comments: list[CommentSuppression],
-              report: Report) -> None:
+              plan: _Plan, comments: list[CommentSuppression], report: Report) -> None:
     kind, api = obj.get("kind"), obj.get("apiVersion")
     if not isinstance(kind, str) or not isinstance(api, str) or not is_known(kind, api):
         return
     obj_view = view(obj, base, config.default_namespace)
     labels = obj_view.labels if isinstance(obj_view, PodView) else as_dict(get(obj, "metadata", "labels"))
     ignored = _annotation_suppression(file, located, obj_view, report)
+    applying = plan.by_kind.get(kind, ())
+    if not applying:
+        return
+    legacy = plan.legacy
+    resource = obj_view.resource
+    namespace = obj_view.namespace
+    position = located.position
+    findings = report.findings
+    verdicts = report.verdicts
     scoped: dict[str, bool] = {}  # scope key -> in_scope answer for this object
-    for rule, rc, scope_key in enabled:
-        if kind not in rule.kinds:
-            continue
+    for rule, rule_id, check, params, effect, scope_key in applying:
         matched = scoped.get(scope_key)
         if matched is None:
-            matched = scoped[scope_key] = in_scope(obj_view.namespace, labels, rc.params)
+            matched = scoped[scope_key] = in_scope(namespace, labels, params)
         if not matched:
             continue
         try:
-            violations = list(rule.check(obj_view, rc.params, config.legacy))
+            violations = list(check(obj_view, params, legacy))
         except Exception as exc:  # a rule bug must not lose the rest of the review
             line = located.root.start_mark.line + 1
-            report.problems.append(Problem(file, line, 1, f"rule {rule.id} failed on {obj_view.resource}: "
+            report.problems.append(Problem(file, line, 1, f"rule {rule_id} failed on {resource}: "
                                            f"{type(exc).__name__}: {exc}", "internal"))
             continue
         healthy = True
-        for violation in _collapse(violations):
-            finding = _finding(file, doc, located, rule, rc.effect, obj_view, violation)
-            if rule.id in ignored:
-                suppression: Suppression | None = Suppression("annotation", ignored[rule.id])
-            else:
-                suppression = comment_suppression(comments, rule.id, finding.line) if comments else None
-            if suppression:
-                finding = _with_suppression(finding, suppression)
-            else:
-                healthy = False
-            report.findings.append(finding)
-        report.verdicts.append(ResourceVerdict(file, doc, obj_view.resource, rule.id, healthy))
+        if violations:
+            for v in _collapse(violations) if len(violations) > 1 else violations:
+                # built at once with its suppression (new_finding: a Finding, without dataclass overhead)
+                line, column = position(v.path)
+                related = tuple([(p, position(p)[0]) for p in v.related]) if v.related else ()
+                if rule_id in ignored:
+                    suppression: Suppression | None = Suppression("annotation", ignored[rule_id])
+                else:
+                    suppression = comment_suppression(comments, rule_id, line) if comments else None
+                    if suppression is None:
+                        healthy = False
+                findings.append(new_finding(rule, effect, file, line, column, v.path, resource, doc,
+                                            v.container, v.message, related, suppression))
+        verdicts.append(new_verdict(file, doc, resource, rule_id, healthy))
 
 
 def _collapse(violations: list[Violation]) -> list[Violation]:
@@ -214,17 +229,6 @@ def _collapse(violations: list[Violation]) -> list[Violation]:
             extra = tuple(p for p in (v.path, *v.related) if p != first.path and p not in first.related)
             merged[v.message] = Violation(first.path, first.message, first.container, first.related + extra)
     return list(merged.values())
-
-
-def _finding(file: str, doc: int, located: Located, rule: Rule, effect: Effect, obj: ObjectView,
-             v: Violation) -> Finding:
-    line, column = located.position(v.path)
-    related = tuple((p, located.position(p)[0]) for p in v.related)
-    return Finding(rule, effect, file, line, column, v.path, obj.resource, doc, v.container, v.message, related)
-
-
-def _with_suppression(finding: Finding, suppression: Suppression) -> Finding:
-    return replace(finding, suppression=suppression)
 
 
 def _annotation_suppression(file: str, located: Located, obj: ObjectView, report: Report) -> dict[str, str]:

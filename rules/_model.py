@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rules._yaml import Path, format_path
@@ -187,6 +187,65 @@ class ResourceVerdict:
     resource: Resource
     rule_id: str
     healthy: bool
+
+
+class _FindingSlots:
+    """Finding's very layout without the frozen ``__setattr__``: see ``new_finding``."""
+
+    __slots__ = Finding.__slots__
+
+
+class _VerdictSlots:
+    __slots__ = ResourceVerdict.__slots__
+
+
+_FINDING_FIELDS = ("rule", "effect", "file", "line", "column", "path", "resource", "document", "container",
+                   "message", "related", "suppression")
+_VERDICT_FIELDS = ("file", "document", "resource", "rule_id", "healthy")
+if (tuple(f.name for f in fields(Finding)) != _FINDING_FIELDS or Finding.__slots__ != _FINDING_FIELDS
+        or tuple(f.name for f in fields(ResourceVerdict)) != _VERDICT_FIELDS
+        or ResourceVerdict.__slots__ != _VERDICT_FIELDS):  # pragma: no cover - guards the builders below
+    raise RuntimeError("Finding or ResourceVerdict changed: rules._model.new_finding/new_verdict must follow")
+
+_new = object.__new__
+
+
+def new_finding(rule: Rule, effect: Effect, file: str, line: int, column: int, path: Path, resource: Resource,
+                document: int, container: str | None, message: str, related: tuple[tuple[Path, int], ...],
+                suppression: Suppression | None) -> Finding:
+    """``Finding(...)`` for the engine, ~4x faster (a scan builds tens of thousands).
+
+    A frozen dataclass's ``__init__`` sets every field through ``object.__setattr__``; here the
+    slots are filled on an object of the same layout, which then becomes a Finding (``__class__``
+    assignment between classes with identical ``__slots__``). The result is an ordinary Finding.
+    """
+    f = _new(_FindingSlots)
+    f.rule = rule
+    f.effect = effect
+    f.file = file
+    f.line = line
+    f.column = column
+    f.path = path
+    f.resource = resource
+    f.document = document
+    f.container = container
+    f.message = message
+    f.related = related
+    f.suppression = suppression
+    f.__class__ = Finding  # type: ignore[assignment]
+    return f  # type: ignore[return-value]
+
+
+def new_verdict(file: str, document: int, resource: Resource, rule_id: str, healthy: bool) -> ResourceVerdict:
+    """``ResourceVerdict(...)``, built the way ``new_finding`` builds a Finding."""
+    v = _new(_VerdictSlots)
+    v.file = file
+    v.document = document
+    v.resource = resource
+    v.rule_id = rule_id
+    v.healthy = healthy
+    v.__class__ = ResourceVerdict  # type: ignore[assignment]
+    return v  # type: ignore[return-value]
 
 
 @dataclass
