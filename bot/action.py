@@ -11,6 +11,7 @@ event it scans the checked-out workspace. Either way it writes the job summary
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -66,7 +67,12 @@ def run(env: Mapping[str, str], argv: Sequence[str] = ()) -> int:
                           write_interval=float(env.get("KUBEGUARD_WRITE_INTERVAL", "1")))
     options = Options(bot_login=env.get("INPUT_BOT_LOGIN") or env.get("KUBEGUARD_BOT_LOGIN") or ACTIONS_BOT,
                       fail_on=env.get("INPUT_FAIL_ON") or None, filter_mode=env.get("INPUT_FILTER") or None)
-    fallback = False
+    mode = env.get("INPUT_MODE") or "review"
+    if mode not in ("review", "check", "annotations"):
+        print(f"::error::mode must be review, check or annotations, not {mode!r}", file=sys.stderr)
+        return 2
+    options = dataclasses.replace(options, publish_review=mode == "review", dry_run=mode == "annotations")
+    fallback = mode == "annotations"
     try:
         outcome = review_pull_request(client, number, options)
     except GitHubError as exc:
@@ -75,7 +81,7 @@ def run(env: Mapping[str, str], argv: Sequence[str] = ()) -> int:
         print(f"::notice::kubeguard may not write to this pull request ({exc.status}): annotations only",
               file=sys.stderr)
         fallback = True
-        outcome = review_pull_request(client, number, Options(**{**options.__dict__, "dry_run": True}))
+        outcome = review_pull_request(client, number, dataclasses.replace(options, dry_run=True))
     plan = outcome.plan
     if plan is None:
         reason = outcome.config_error or outcome.skipped
@@ -89,7 +95,7 @@ def run(env: Mapping[str, str], argv: Sequence[str] = ()) -> int:
             print(workflow_command(annotation))
     _append(env.get("GITHUB_STEP_SUMMARY"), plan.summary + "\n")
     _outputs(env, {"findings": outcome.findings, "conclusion": plan.check.conclusion.value,
-                   "review-id": outcome.review_id or ""})
+                   "blocking": str(plan.blocking).lower(), "review-id": outcome.review_id or ""})
     print(f"kubeguard: {outcome.findings} finding(s), {len(plan.comments)} new inline comment(s), "
           f"conclusion {plan.check.conclusion.value}")
     return 1 if plan.check.conclusion is Conclusion.FAILURE else 0
@@ -102,7 +108,8 @@ def _scan_workspace(env: Mapping[str, str], argv: Sequence[str]) -> int:
     workspace = env.get("GITHUB_WORKSPACE") or "."
     paths = list(argv) or [workspace]
     fail_on = env.get("INPUT_FAIL_ON") or "deny"
-    return cli.main(["scan", *paths, "--format", "github", "--fail-on", fail_on])
+    config = ["--config", env["INPUT_CONFIG"]] if env.get("INPUT_CONFIG") else []
+    return cli.main(["scan", *paths, *config, "--format", "github", "--fail-on", fail_on])
 
 
 def main(argv: Sequence[str] = ()) -> int:

@@ -157,7 +157,7 @@ def test_action_on_a_pull_request_event_reviews_and_writes_outputs(pr: FakeGitHu
            "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": pr.url, "GITHUB_OUTPUT": str(out),
            "GITHUB_STEP_SUMMARY": str(summary), "KUBEGUARD_WRITE_INTERVAL": "0", "KUBEGUARD_BOT_LOGIN": BOT}
     assert action.run(env) == 1
-    assert "conclusion=failure" in out.read_text()
+    assert "conclusion=failure" in out.read_text() and "blocking=true" in out.read_text()
     assert review.SUMMARY_MARKER in summary.read_text()
     assert len(pr.reviews("acme", "deploy", 7)) == 1
 
@@ -208,3 +208,29 @@ def test_odd_files_are_reported_and_the_others_still_reviewed(fake_github: FakeG
     (summary,) = [c["body"] for c in fake_github.issue_comments("acme", "deploy", 11)]
     assert "huge.yaml" in summary and "broken.yaml" in summary
     assert fake_github.check_runs("acme", "deploy")[-1]["conclusion"] == "failure"
+
+
+def test_action_in_check_mode_posts_no_review(pr: FakeGitHub, tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    env = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "acme/deploy",
+           "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": pr.url, "KUBEGUARD_WRITE_INTERVAL": "0", "INPUT_MODE": "check"}
+    assert action.run(env) == 1
+    assert pr.reviews("acme", "deploy", 7) == []
+    assert pr.check_runs("acme", "deploy")[0]["conclusion"] == "failure"
+
+
+def test_a_push_that_fixes_half_leaves_the_other_half_open(pr: FakeGitHub) -> None:
+    first = review_pull_request(client(pr), 7)
+    assert first.plan is not None
+    half = UNHEALTHY.replace("privileged: true", "privileged: false").replace(
+        "allowPrivilegeEscalation: true", "allowPrivilegeEscalation: false").replace(
+        "readOnlyRootFilesystem: false", "readOnlyRootFilesystem: true")
+    assert half != UNHEALTHY
+    pr.push("acme", "deploy", 7, {".kubeguard.yaml": DENY_CONFIG, "app.yaml": half})
+    second = review_pull_request(client(pr), 7)
+    assert second.plan is not None and second.plan.comments == ()  # the open ones are posted already
+    gone = {c.fingerprint for c in first.plan.comments} - second.plan.current_fingerprints
+    assert len(gone) == len(second.deleted) >= 3
+    open_now = {review.fingerprint_of(c["body"]) for c in pr.review_comments("acme", "deploy", 7)}
+    assert open_now == second.plan.current_fingerprints
