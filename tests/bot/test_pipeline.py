@@ -234,3 +234,20 @@ def test_a_push_that_fixes_half_leaves_the_other_half_open(pr: FakeGitHub) -> No
     assert len(gone) == len(second.deleted) >= 3
     open_now = {review.fingerprint_of(c["body"]) for c in pr.review_comments("acme", "deploy", 7)}
     assert open_now == second.plan.current_fingerprints
+
+
+def test_a_pull_request_of_300_manifests_takes_a_bounded_number_of_requests(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    head = {".kubeguard.yaml": DENY_CONFIG, "app.yaml": UNHEALTHY}
+    head.update({f"apps/app-{i:03d}.yaml": HEALTHY.replace("name: redis-healthy-deployment", f"name: app-{i}", 1)
+                 for i in range(299)})
+    fake_github.add_pull("acme", "deploy", 12, base_files={".kubeguard.yaml": DENY_CONFIG}, head_files=head)
+    before = len(fake_github.requests)
+    outcome = review_pull_request(client(fake_github), 12)
+    used = len(fake_github.requests) - before
+    print(f"300 manifest files: {used} API requests")
+    assert outcome.plan is not None and outcome.review_id is not None
+    # one content request per file, 100 files per page, and a constant number for the rest
+    assert used <= 300 + 3 + 15
+    assert len([r for r in fake_github.requests if r.method == "POST" and r.path.endswith("/reviews")]) == 1
