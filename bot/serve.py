@@ -160,8 +160,10 @@ class Service:
         self.settings = settings
         self.queue = settings.open_queue()
         self.pool = WorkerPool(self.queue, handler, threads=settings.workers)
-        self.app = create_app(secret=settings.webhook_secret, queue=self.queue,
-                              review_drafts=settings.review_drafts, on_enqueue=self.pool.notify)
+        # drafts reach the queue: the pipeline decides, by the repository's `review.drafts` (or the environment's
+        # KUBEGUARD_REVIEW_DRAFTS=true for every repository), and completes the check run as skipped otherwise
+        self.app = create_app(secret=settings.webhook_secret, queue=self.queue, review_drafts=True,
+                              on_enqueue=self.pool.notify)
         self._started = False
 
     def start(self) -> None:

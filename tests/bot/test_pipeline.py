@@ -251,3 +251,17 @@ def test_a_pull_request_of_300_manifests_takes_a_bounded_number_of_requests(fake
     # one content request per file, 100 files per page, and a constant number for the rest
     assert used <= 300 + 3 + 15
     assert len([r for r in fake_github.requests if r.method == "POST" and r.path.endswith("/reviews")]) == 1
+
+
+def test_drafts_are_skipped_unless_the_base_configuration_asks(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    fake_github.add_pull("acme", "deploy", 13, base_files={".kubeguard.yaml": DENY_CONFIG}, draft=True,
+                         head_files={".kubeguard.yaml": DENY_CONFIG, "app.yaml": UNHEALTHY})
+    skipped = review_pull_request(client(fake_github), 13)
+    assert skipped.skipped.startswith("draft") and fake_github.reviews("acme", "deploy", 13) == []
+    assert fake_github.check_runs("acme", "deploy")[-1]["conclusion"] == "neutral"
+    drafts = DENY_CONFIG + "review:\n  drafts: true\n"
+    fake_github.add_pull("acme", "deploy", 14, base_files={".kubeguard.yaml": drafts}, draft=True,
+                         head_files={".kubeguard.yaml": drafts, "app.yaml": UNHEALTHY})
+    assert review_pull_request(client(fake_github), 14).review_id is not None
