@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from rules._rego import container_excluded
@@ -11,8 +10,8 @@ from rules._resource import ALL_LISTS, REGULAR_LISTS, Container, PodView
 
 def examined(pod: PodView, params: dict[str, Any], legacy: bool, *,
              lists: tuple[str, ...] = ALL_LISTS, windows_skip: bool = True,
-             exclusions: bool = True) -> Iterator[Container]:
-    """The containers a template examines.
+             exclusions: bool = True) -> tuple[Container, ...]:
+    """The containers a template examines, in order.
 
     Legacy (2021) templates looked at containers and initContainers only, had no
     exclusion parameters and no Windows skip.
@@ -21,10 +20,7 @@ def examined(pod: PodView, params: dict[str, Any], legacy: bool, *,
         lists = tuple(name for name in lists if name in REGULAR_LISTS)
         windows_skip = exclusions = False
     if windows_skip and pod.windows:
-        return
+        return ()
     if not exclusions or not (params.get("excludedContainers") or params.get("excludedImages")):
-        yield from pod.containers(lists)
-        return
-    for container in pod.containers(lists):
-        if not container_excluded(container, params):
-            yield container
+        return pod.containers(lists)
+    return tuple(c for c in pod.containers(lists) if not container_excluded(c, params))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from rules._yaml import Path, format_path
 
@@ -86,12 +86,13 @@ class Param:
         return self.default
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     """What a check yields: the offending path inside the document, and Azure's message.
 
     ``related`` lists further paths that cause the same message (Rego collapses identical
     messages into one violation; the fix and the reviewer still need every place).
+    A named tuple, not a frozen dataclass: as immutable, and built in under half the time
+    (one per finding, read once by the engine).
     """
 
     path: Path

@@ -7,10 +7,9 @@ annotations, the controller's namespace, and the name ``<controller>-pod``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rules._kinds import template_path
 from rules._model import Resource
@@ -32,6 +31,28 @@ def get(value: Any, *keys: str | int) -> Any:
     return value
 
 
+T = TypeVar("T")
+
+
+class _once(Generic[T]):
+    """``functools.cached_property`` without its lock (Python 3.11 takes an RLock on every first read).
+
+    The value is stored in the instance's ``__dict__``, which then answers every later read
+    (a non-data descriptor): views are built once per object and read by up to 13 rules.
+    """
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        value = obj.__dict__[self.name] = self.compute(obj)
+        return value
+
+
 def as_dict(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -50,6 +71,12 @@ class Container:
     @property
     def image(self) -> Any:
         return self.data.get("image")
+
+    @_once
+    def security(self) -> dict[Any, Any]:
+        """``securityContext`` (an empty mapping when absent or not a mapping): ``get("securityContext", k)``
+        is ``security.get(k)`` for a string ``k``."""
+        return as_dict(self.data.get("securityContext"))
 
     def get(self, *keys: str | int) -> Any:
         return get(self.data, *keys)
@@ -84,15 +111,15 @@ class PodView(ObjectView):
     pod: dict[Any, Any]  # the pod (template) mapping: metadata + spec
 
     # Views are built once per object and read by 13 rules: the derived values are computed once.
-    @cached_property
+    @_once
     def spec(self) -> dict[Any, Any]:
         return as_dict(self.pod.get("spec"))
 
-    @cached_property
+    @_once
     def spec_path(self) -> Path:
         return (*self.base, *self.template, "spec")
 
-    @property
+    @_once
     def meta_path(self) -> Path:
         return (*self.base, *self.template, "metadata")
 
@@ -100,16 +127,16 @@ class PodView(ObjectView):
     def labels(self) -> dict[Any, Any]:
         return as_dict(get(self.pod, "metadata", "labels"))
 
-    @property
+    @_once
     def annotations(self) -> dict[Any, Any]:
         return as_dict(get(self.pod, "metadata", "annotations"))
 
-    @cached_property
+    @_once
     def windows(self) -> bool:
         """Azure's templates skip pods whose ``spec.nodeSelector["kubernetes.io/os"]`` is windows."""
         return get(self.spec, "nodeSelector", "kubernetes.io/os") == "windows"
 
-    @cached_property
+    @_once
     def _containers(self) -> dict[str, tuple[Container, ...]]:
         spec, spec_path = self.spec, self.spec_path
         out: dict[str, tuple[Container, ...]] = {}
@@ -124,10 +151,18 @@ class PodView(ObjectView):
                 for index, item in enumerate(items) if isinstance(item, dict))
         return out
 
-    def containers(self, lists: tuple[str, ...] = ALL_LISTS) -> Iterator[Container]:
-        by_list = self._containers
-        for list_name in lists:
-            yield from by_list[list_name]
+    @_once
+    def _selections(self) -> dict[tuple[str, ...], tuple[Container, ...]]:
+        return {}
+
+    def containers(self, lists: tuple[str, ...] = ALL_LISTS) -> tuple[Container, ...]:
+        """The containers of these lists, in order (one tuple per selection, remembered)."""
+        selections = self._selections
+        found = selections.get(lists)
+        if found is None:
+            by_list = self._containers
+            found = selections[lists] = tuple(c for list_name in lists for c in by_list[list_name])
+        return found
 
 
 @dataclass(frozen=True)

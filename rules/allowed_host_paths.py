@@ -33,14 +33,22 @@ def path_matches(prefix: str, path: str, legacy: bool = False) -> bool:
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     allowed = params["allowedHostPaths"].get("paths", [])
+    containers = examined(pod, params, legacy, lists=REGULAR_LISTS)
+    volumes = as_list(pod.spec.get("volumes"))
+    if not any(isinstance(volume, dict) and "hostPath" in volume for volume in volumes):
+        # no hostPath volume, nothing to judge; a mount named by a list or mapping still fails as below
+        for c in containers:
+            for m in as_list(c.data.get("volumeMounts")):
+                if isinstance(m, dict) and isinstance(m.get("name"), (dict, list)):
+                    hash(m["name"])
+        return
     allowed_text = json.dumps(allowed, sort_keys=True)
-    containers = list(examined(pod, params, legacy, lists=REGULAR_LISTS))
     mounts: dict[str, list[tuple[Any, ...]]] = {}  # volume name -> [(mount path, readOnly)]
     for c in containers:
         for j, m in enumerate(as_list(c.get("volumeMounts"))):
             if isinstance(m, dict) and m.get("name") is not None:
                 mounts.setdefault(m["name"], []).append(((*c.path, "volumeMounts", j), m.get("readOnly")))
-    for i, volume in enumerate(as_list(pod.spec.get("volumes"))):
+    for i, volume in enumerate(volumes):
         if not isinstance(volume, dict) or "hostPath" not in volume:
             continue
         used = mounts.get(volume.get("name"), [])

@@ -15,7 +15,7 @@ from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, is_ranges, match_params
 from rules._rego import derived, equals, is_number, render
-from rules._resource import Container, PodView, get
+from rules._resource import Container, PodView, as_dict
 
 FIELDS = ("runAsUser", "runAsGroup", "supplementalGroups", "fsGroup")
 _USER_RULES = ("MustRunAs", "MustRunAsNonRoot", "RunAsAny")
@@ -30,10 +30,10 @@ def _one_of(choices: tuple[str, ...]):
 
 def _effective(field: str, c: Container, pod: PodView) -> tuple[Any, tuple[str | int, ...] | None]:
     """The value that applies and where it is written (container wins when the key is present)."""
-    sc = c.get("securityContext")
-    if isinstance(sc, dict) and sc.get(field) is not None:
-        return sc[field], (*c.path, "securityContext", field)
-    pod_value = get(pod.spec, "securityContext", field)
+    value = c.security.get(field)
+    if value is not None:
+        return value, (*c.path, "securityContext", field)
+    pod_value = as_dict(pod.spec.get("securityContext")).get(field)
     if pod_value is not None:
         return pod_value, (*pod.spec_path, "securityContext", field)
     return None, None
@@ -51,75 +51,83 @@ def _in_ranges(value: Any, ranges: list[dict[str, Any]], legacy: bool) -> bool:
     return False
 
 
-def _constraints(params: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
-    """Per field, the constraint parameter object Azure builds ({rule, ranges}) and its rendering."""
-    out = {}
+def _constraints(params: dict[str, Any]) -> tuple[tuple[dict[str, Any], str], ...]:
+    """Per field (in FIELDS order), the constraint parameter object Azure builds ({rule, ranges}) and its rendering."""
+    out = []
     for field in FIELDS:
         rule = {"rule": params[f"{field}Rule"], "ranges": params[f"{field}Ranges"].get("ranges", [])}
-        out[field] = (rule, render(rule))
-    return out
+        out.append((rule, render(rule)))
+    return tuple(out)
 
 
-def _constraint(params: dict[str, Any], field: str) -> tuple[dict[str, Any], str]:
-    return derived(params, "allowed-users-groups", _constraints)[field]
-
-
-def _user(c: Container, pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    rule, shown = _constraint(params, "runAsUser")
+def _user(c: Container, pod: PodView, constraint: tuple[dict[str, Any], str], legacy: bool) -> Violation | None:
+    rule, shown = constraint
+    if rule["rule"] == "RunAsAny":
+        return None
     value, where = _effective("runAsUser", c, pod)
     missing = (*c.path, "securityContext", "runAsUser")
-    if rule["rule"] == "RunAsAny":
-        return
     if value is not None:
         ok = (not equals(value, 0)) if rule["rule"] == "MustRunAsNonRoot" else _in_ranges(value, rule["ranges"],
                                                                                          legacy)
         if not ok:
-            yield Violation(where or missing, f"Container {c.name} is attempting to run as disallowed user "
-                                              f"{render(value)}. Allowed runAsUser: {shown}", c.name)
-        return
+            return Violation(where or missing, f"Container {c.name} is attempting to run as disallowed user "
+                                               f"{render(value)}. Allowed runAsUser: {shown}", c.name)
+        return None
     if legacy:
-        yield Violation(missing, f"Container {c.name} is attempting to run without a required "
-                                 f"securityContext/runAsUser. Allowed runAsUser: {shown}", c.name)
-        return
+        return Violation(missing, f"Container {c.name} is attempting to run without a required "
+                                  f"securityContext/runAsUser. Allowed runAsUser: {shown}", c.name)
     if rule["rule"] == "MustRunAs":
-        yield Violation(missing, f"Container {c.name} is attempting to run without a required "
-                                 f"securityContext/runAsUser", c.name)
-        return
+        return Violation(missing, f"Container {c.name} is attempting to run without a required "
+                                  f"securityContext/runAsUser", c.name)
     non_root, nr_where = _effective("runAsNonRoot", c, pod)
     if non_root is None or non_root is False:
-        yield Violation(nr_where or (*c.path, "securityContext", "runAsNonRoot"),
-                        f"Container {c.name} is attempting to run without a required securityContext/"
-                        f"runAsNonRoot or securityContext/runAsUser != 0", c.name)
+        return Violation(nr_where or (*c.path, "securityContext", "runAsNonRoot"),
+                         f"Container {c.name} is attempting to run without a required securityContext/"
+                         f"runAsNonRoot or securityContext/runAsUser != 0", c.name)
+    return None
 
 
-def _group(field: str, c: Container, pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    rule, shown = _constraint(params, field)
+def _group(field: str, c: Container, pod: PodView, constraint: tuple[dict[str, Any], str],
+           legacy: bool) -> Violation | None:
+    rule, shown = constraint
     if rule["rule"] == "RunAsAny":
-        return
+        return None
     value, where = _effective(field, c, pod)
     if value is None:
         if rule["rule"] == "MustRunAs":
             # containers have no fsGroup/supplementalGroups: those belong to the pod
             target = c.path if field == "runAsGroup" else pod.spec_path
-            yield Violation((*target, "securityContext", field),
-                            f"Container {c.name} is attempting to run without a required securityContext/"
-                            f"{field}. Allowed {field}: {shown}", c.name)
-        return
+            return Violation((*target, "securityContext", field),
+                             f"Container {c.name} is attempting to run without a required securityContext/"
+                             f"{field}. Allowed {field}: {shown}", c.name)
+        return None
     if field == "supplementalGroups":
         values = value if isinstance(value, list) else [value]
         if not all(_in_ranges(v, rule["ranges"], legacy) for v in values):
-            yield Violation(where, f"Container {c.name} is attempting to run with disallowed supplementalGroups "
-                                   f"{render(value)}. Allowed supplementalGroups: {shown}", c.name)
+            return Violation(where, f"Container {c.name} is attempting to run with disallowed supplementalGroups "
+                                    f"{render(value)}. Allowed supplementalGroups: {shown}", c.name)
     elif not _in_ranges(value, rule["ranges"], legacy):
-        yield Violation(where, f"Container {c.name} is attempting to run as disallowed group {render(value)}. "
-                               f"Allowed {field}: {shown}", c.name)
+        return Violation(where, f"Container {c.name} is attempting to run as disallowed group {render(value)}. "
+                                f"Allowed {field}: {shown}", c.name)
+    return None
+
+
+_GROUPS = tuple(enumerate(FIELDS))[1:]
 
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    for c in examined(pod, params, legacy):
-        yield from _user(c, pod, params, legacy)
-        for field in FIELDS[1:]:
-            yield from _group(field, c, pod, params, legacy)
+    containers = examined(pod, params, legacy)
+    if not containers:
+        return
+    constraints = derived(params, "allowed-users-groups", _constraints)
+    for c in containers:
+        found = _user(c, pod, constraints[0], legacy)
+        if found is not None:
+            yield found
+        for index, field in _GROUPS:
+            found = _group(field, c, pod, constraints[index], legacy)
+            if found is not None:
+                yield found
 
 
 def _ranges(lo: int, hi: int) -> dict[str, Any]:

@@ -17,13 +17,16 @@ from rules._resource import PodView
 
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+    spec = pod.spec
+    if not (truthy(spec.get("hostPID")) or truthy(spec.get("hostIPC"))):
+        return  # nothing shared (checked first: it is the cheap test, and none of the others can fail)
     if not legacy:
         if pod.windows:
             return
         excluded = params.get("excludedImages", ())
         if not any(not image_excluded(c.image, excluded) for c in pod.containers()):
             return
-    paths = [(*pod.spec_path, field) for field in ("hostPID", "hostIPC") if truthy(pod.spec.get(field))]
+    paths = [(*pod.spec_path, field) for field in ("hostPID", "hostIPC") if truthy(spec.get(field))]
     if paths:
         yield Violation(paths[0], f"Sharing the host namespace is not allowed: {pod.pod_name}",
                         related=tuple(paths[1:]))

@@ -15,27 +15,37 @@ from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, is_string_list, match_params
 from rules._rego import derived, render
-from rules._resource import PodView, as_list
+from rules._resource import PodView, as_dict, as_list
 
 
 def _norm(values: Any, legacy: bool) -> list[str]:
     return [v if legacy else v.lower() for v in as_list(values) if isinstance(v, str)]
 
 
+def _sets(legacy: bool) -> Any:
+    def compute(p: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
+        return (frozenset(_norm(p["allowedCapabilities"], legacy)),
+                frozenset(_norm(p["requiredDropCapabilities"], legacy)))
+    return compute
+
+
+_COMPUTE = {False: ("capabilities/False", _sets(False)), True: ("capabilities/True", _sets(True))}
+
+
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    allowed, must_drop = derived(params, f"capabilities/{legacy}", lambda p: (
-        frozenset(_norm(p["allowedCapabilities"], legacy)), frozenset(_norm(p["requiredDropCapabilities"], legacy))))
+    allowed, must_drop = derived(params, *_COMPUTE[legacy])
     for c in examined(pod, params, legacy):
+        caps = as_dict(c.security.get("capabilities"))
         caps_path = (*c.path, "securityContext", "capabilities")
-        added = _norm(c.get("securityContext", "capabilities", "add"), legacy)
-        if "*" not in allowed:
+        added = _norm(caps.get("add"), legacy)
+        if added and "*" not in allowed:
             bad = [i for i, cap in enumerate(added) if cap not in allowed]
             if bad:
                 yield Violation((*caps_path, "add", bad[0]),
                                 f"container <{c.name}> has a disallowed capability. Allowed capabilities are "
                                 f"{render(params['allowedCapabilities'])}", c.name,
                                 related=tuple((*caps_path, "add", i) for i in bad[1:]))
-        dropped = set(_norm(c.get("securityContext", "capabilities", "drop"), legacy))
+        dropped = set(_norm(caps.get("drop"), legacy))
         if must_drop - dropped and (legacy or "all" not in dropped):
             suffix = "" if legacy else ' or "ALL"'
             yield Violation((*caps_path, "drop"),

@@ -26,11 +26,30 @@ def _compiled(pattern: str) -> Any:
     return re2.compile(pattern)
 
 
+_ALLOWED: dict[tuple[str, str], bool] = {}  # (pattern, image) -> the pattern finds a match in the image
+_ALLOWED_MAX = 20_000  # entries; with images of at most _IMAGE_MAX characters, a few MiB at most
+_IMAGE_MAX = 256
+
+
+def _allowed(pattern: str, image: str) -> bool:
+    """``re2.search`` of the pattern in the image, remembered (images repeat across a scan)."""
+    key = (pattern, image)
+    found = _ALLOWED.get(key)
+    if found is None:
+        found = _compiled(pattern).search(image) is not None
+        if len(image) <= _IMAGE_MAX:
+            if len(_ALLOWED) >= _ALLOWED_MAX:
+                _ALLOWED.clear()
+            _ALLOWED[key] = found
+    return found
+
+
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    regex = _compiled(params["allowedContainerImagesRegex"])
+    pattern = params["allowedContainerImagesRegex"]
+    _compiled(pattern)  # an invalid pattern fails here, with or without containers, as before
     for c in examined(pod, params, legacy, windows_skip=False):
         image = c.image
-        if isinstance(image, str) and not regex.search(image):  # absent image: undefined in Rego
+        if isinstance(image, str) and not _allowed(pattern, image):  # absent image: undefined in Rego
             yield Violation((*c.path, "image"),
                             f"Container image {render(image)} for container {c.name} has not been allowed.",
                             c.name)

@@ -19,7 +19,7 @@ from rules._resource import PodView
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     for c in examined(pod, params, legacy):
-        if truthy(c.get("securityContext", "privileged")):
+        if truthy(c.security.get("privileged")):
             yield Violation((*c.path, "securityContext", "privileged"),
                             f"Privileged container is not allowed: {c.name}, "
                             f"securityContext: {render(c.get('securityContext'))}", c.name)

@@ -34,8 +34,8 @@ def _escalates(c_value: Any, c_user: Any, pod_user: Any, legacy: bool) -> bool:
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     pod_user = get(pod.spec, "securityContext", "runAsUser")
     for c in examined(pod, params, legacy):
-        value = c.get("securityContext", "allowPrivilegeEscalation")
-        if _escalates(value, c.get("securityContext", "runAsUser"), pod_user, legacy):
+        sc = c.security
+        if _escalates(sc.get("allowPrivilegeEscalation"), sc.get("runAsUser"), pod_user, legacy):
             yield Violation((*c.path, "securityContext", "allowPrivilegeEscalation"),
                             f"Privilege escalation container is not allowed: {c.name}", c.name)
 

@@ -7,6 +7,7 @@ mandatory on every container and initContainer, and neither may exceed the confi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from rules._common import examined
@@ -14,27 +15,54 @@ from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, is_string, match_params
 from rules._quantity import cpu_millis, memory_units
-from rules._rego import render, truthy
-from rules._resource import REGULAR_LISTS, PodView, get
+from rules._rego import derived, render, truthy
+from rules._resource import REGULAR_LISTS, PodView
+
+_PARSED: dict[tuple[str, str, bool], Decimal | None] = {}  # (field, text, legacy) -> parsed quantity
+_PARSED_MAX = 4096
+
+
+def _parse(field: str, value: Any, legacy: bool) -> Decimal | None:
+    """``cpu_millis``/``memory_units`` of a limit; written quantities repeat, so short texts are remembered."""
+    parse = cpu_millis if field == "cpu" else memory_units
+    if not isinstance(value, str) or len(value) > 32:
+        return parse(value, legacy)
+    key = (field, value, legacy)
+    if key in _PARSED:
+        return _PARSED[key]
+    parsed = parse(value, legacy)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[key] = parsed
+    return parsed
+
+
+def _maxima(legacy: bool) -> Any:
+    def compute(params: dict[str, Any]) -> tuple[Decimal | None, Decimal | None]:
+        return cpu_millis(params["cpuLimit"], legacy), memory_units(params["memoryLimit"], legacy)
+    return compute
+
+
+_MAXIMA = {False: ("resource-limits/False", _maxima(False)), True: ("resource-limits/True", _maxima(True))}
 
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
-    max_cpu = cpu_millis(params["cpuLimit"], legacy)
-    max_mem = memory_units(params["memoryLimit"], legacy)
+    max_cpu, max_mem = derived(params, *_MAXIMA[legacy])
     for c in examined(pod, params, legacy, lists=REGULAR_LISTS, windows_skip=False):
         limits_path = (*c.path, "resources", "limits")
-        limits = c.get("resources", "limits")
-        if not truthy(c.get("resources")) or not truthy(limits):
+        resources = c.data.get("resources")
+        limits = resources.get("limits") if isinstance(resources, dict) else None
+        if not truthy(resources) or not truthy(limits):
             yield Violation(limits_path, f"container <{c.name}> has no resource limits", c.name)
             continue
-        for field, parse, maximum in (("cpu", cpu_millis, max_cpu), ("memory", memory_units, max_mem)):
-            value = get(limits, field)
+        for field, maximum in (("cpu", max_cpu), ("memory", max_mem)):
+            value = limits.get(field) if isinstance(limits, dict) else None
             path = (*limits_path, field)
             if not truthy(value) or value == "":
                 yield Violation(path, f"container <{c.name}> has no {field} limit", c.name)
             if value is None:
                 continue
-            parsed = parse(value, legacy)
+            parsed = _parse(field, value, legacy)
             if parsed is None:
                 yield Violation(path, f"container <{c.name}> {field} limit <{render(value)}> could not be parsed",
                                 c.name)

@@ -16,7 +16,7 @@ from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_PLAIN, is_boolean, is_integer, match_params
 from rules._rego import derived, is_number, render, truthy
-from rules._resource import REGULAR_LISTS, Container, PodView, as_list
+from rules._resource import REGULAR_LISTS, Container, PodView
 from rules._yaml import Path
 
 
@@ -34,8 +34,11 @@ def _host_ports(pod: PodView, c: Container) -> Iterator[tuple[Any, Path]]:
     With ``hostNetwork: true`` Kubernetes defaults an unset or 0 ``hostPort`` of containers and
     initContainers to the ``containerPort`` (``SetDefaults_Pod``); that is what Azure judges.
     """
+    ports = c.data.get("ports")
+    if not ports or not isinstance(ports, list):
+        return
     defaulted = pod.spec.get("hostNetwork") is True and c.list_name in REGULAR_LISTS
-    for j, port in enumerate(as_list(c.get("ports"))):
+    for j, port in enumerate(ports):
         if not isinstance(port, dict):
             continue
         value, container_port = port.get("hostPort"), port.get("containerPort")

@@ -18,7 +18,7 @@ from rules._resource import PodView
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     for c in examined(pod, params, legacy):
-        if c.get("securityContext", "readOnlyRootFilesystem") is not True:
+        if c.security.get("readOnlyRootFilesystem") is not True:
             if legacy:
                 message = f"only read-only root filesystem container is allowed: {c.name}"
             else:
