@@ -255,7 +255,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     service.add_serve_arguments(sub, handler_factory=_job_handler)
     service.add_jobs_arguments(sub)
+
+    worker = sub.add_parser("worker", help="run an RQ worker for the Redis queue (KUBEGUARD_REDIS_URL)",
+                            description="Reviews the jobs the webhook queued on Redis. Environment: "
+                                        "KUBEGUARD_REDIS_URL and the variables of `kubeguard serve`. "
+                                        "KUBEGUARD_JOB_HANDLER=module:function (a test/ops hook) runs that "
+                                        "function on each job instead of the review.")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.add_argument("--simple", action="store_true", help="run jobs in this process (no fork per job)")
+    worker.set_defaults(func=cmd_worker)
     return parser
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot import logs, rq_queue
+    from bot.serve import ServiceSettings, SettingsError
+
+    hook = os.environ.get(rq_queue.HANDLER_ENV, "").strip()
+    try:
+        settings = ServiceSettings.from_env(os.environ, need_secrets=not hook)
+        handler = rq_queue.load_handler(hook) if hook else _job_handler(settings)
+    except (SettingsError, ValueError, ImportError, AttributeError) as exc:
+        raise UsageError(f"configuration error: {exc}") from None
+    if not settings.redis_url:
+        raise UsageError("set KUBEGUARD_REDIS_URL (redis://host:6379/0): the worker drains the Redis queue")
+    logs.configure(os.environ.get("KUBEGUARD_LOG_LEVEL", "INFO").upper())
+    rq_queue.run_worker(settings.redis_url, burst=args.burst, simple=args.simple,
+                        handler=handler)  # type: ignore[arg-type]
+    return EXIT_OK
 
 
 def _job_handler(settings: object) -> object:

@@ -48,6 +48,8 @@ class ServiceSettings:
     review_drafts: bool = False
     max_attempts: int = 5
     write_interval: float = 1.0  # seconds between content-creating requests (GitHub's advice: >= 1)
+    # KUBEGUARD_REDIS_URL: the queue is RQ on Redis (bot.rq_queue), drained by `kubeguard worker` processes
+    redis_url: str | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, need_secrets: bool = True) -> ServiceSettings:
@@ -77,6 +79,9 @@ class ServiceSettings:
         drafts = environ.get("KUBEGUARD_REVIEW_DRAFTS", "").strip().lower()
         if drafts not in _TRUE | _FALSE:
             raise SettingsError("KUBEGUARD_REVIEW_DRAFTS must be true or false")
+        redis_url = environ.get("KUBEGUARD_REDIS_URL", "").strip() or None
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("KUBEGUARD_REDIS_URL must be a redis://, rediss:// or unix:// URL")
         if secret:
             logs.register_secret(secret)
         if private_key:
@@ -84,9 +89,14 @@ class ServiceSettings:
         return cls(webhook_secret=secret, app_id=app_id, private_key=private_key,
                    github_api_url=api_url.rstrip("/"), queue_path=queue_path, workers=workers,
                    review_drafts=drafts in _TRUE, max_attempts=attempts,
-                   write_interval=write_interval)
+                   write_interval=write_interval, redis_url=redis_url)
 
-    def open_queue(self) -> SqliteQueue:
+    def open_queue(self) -> Any:
+        """``RedisQueue`` when ``KUBEGUARD_REDIS_URL`` is set, else the SQLite queue file."""
+        if self.redis_url:
+            from bot.rq_queue import RedisQueue
+
+            return RedisQueue(self.redis_url, max_attempts=self.max_attempts)
         return SqliteQueue(self.queue_path, max_attempts=self.max_attempts)
 
 
@@ -159,17 +169,21 @@ class Service:
 
         self.settings = settings
         self.queue = settings.open_queue()
-        self.pool = WorkerPool(self.queue, handler, threads=settings.workers)
+        # on Redis the reviews run in `kubeguard worker` processes: this process only answers the webhook
+        self.pool = None if settings.redis_url else WorkerPool(self.queue, handler, threads=settings.workers)
         # drafts reach the queue: the pipeline decides, by the repository's `review.drafts` (or the environment's
         # KUBEGUARD_REVIEW_DRAFTS=true for every repository), and completes the check run as skipped otherwise
         self.app = create_app(secret=settings.webhook_secret, queue=self.queue, review_drafts=True,
-                              on_enqueue=self.pool.notify)
+                              on_enqueue=self.pool.notify if self.pool is not None else None)
         self._started = False
 
     def start(self) -> None:
         if self._started:
             return
         self._started = True
+        if self.pool is None:
+            log.info("webhook started; jobs go to Redis for `kubeguard worker`", extra=logs.fields(pid=os.getpid()))
+            return
         recovered = self.queue.recover()
         self.pool.start()
         log.info("workers started", extra=logs.fields(threads=self.settings.workers, recovered=recovered,
@@ -178,7 +192,7 @@ class Service:
     def stop(self, timeout: float = 25.0) -> None:
         if not self._started:
             return
-        finished = self.pool.stop(timeout)
+        finished = self.pool.stop(timeout) if self.pool is not None else True
         log.info("workers stopped", extra=logs.fields(finished=finished))
         self.queue.close()
         self._started = False

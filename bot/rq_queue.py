@@ -1,0 +1,331 @@
+"""The job queue on Redis with RQ: several web processes enqueue, several ``kubeguard worker`` processes review.
+
+Chosen when ``KUBEGUARD_REDIS_URL`` is set (``ServiceSettings.open_queue``). ``RedisQueue`` offers the methods
+the webhook app uses (``enqueue_delivery``, ``enqueue``, ``counts``, ``ping``) plus ``list``/``get``/``retry``
+for ``kubeguard jobs``, so ``bot.webhook.create_app`` works unchanged.
+
+Guarantees, and how:
+
+* **dedupe by delivery id across processes**: ``SET kubeguard:delivery:<id> 1 NX EX 7d`` before anything is
+  queued; a second web process that gets the same redelivery sees the key and answers "duplicate".
+* **one job per pull request at a time, across worker processes**: ``perform`` takes a Redis lock
+  (``redis.lock.Lock``) named after ``job.key`` without blocking. A job that cannot take it is *deferred*: it
+  enqueues a copy of itself ``LOCK_RETRY_DELAY`` seconds later (RQ's scheduler, hence ``work(with_scheduler=
+  True)``) and returns, so the worker is free for other pull requests. We chose this over RQ's ``depends_on``
+  chaining because a chain breaks when a link fails for good, expires, or two web processes race to append to
+  it; the lock only needs its timeout (``lock_timeout``, longer than the RQ job timeout) to free a pull request
+  whose worker died.
+* **a newer head sha supersedes a queued older one**: each enqueue stores the pull request's latest sha
+  (``kubeguard:latest:<key>``); ``perform``, holding the lock, skips a job whose sha is not the latest.
+* **retries**: RQ's ``Retry(max=..., interval=[...])``; after the last attempt the RQ job stays in RQ's
+  ``FailedJobRegistry`` with its traceback (the reason), and ``list("dead")`` shows it.
+* **counts**: our own per-state sorted sets (``queued``/``running``/``done``/``dead``/``superseded``), because
+  RQ's registries also hold the deferred copies; members older than ``RETENTION`` are dropped when counted.
+
+Delivery is at least once (a worker killed mid-review leaves the RQ job to RQ's abandoned-job handling and the
+review is idempotent), as with ``bot.jobs.SqliteQueue``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from bot.jobs import STATES, Job, JobRecord, QueueError
+
+log = logging.getLogger("kubeguard.rq_queue")
+
+PREFIX = "kubeguard:"
+QUEUE_NAME = "kubeguard"
+RETENTION = 7 * 24 * 3600  # dedupe keys, latest shas, job records and state entries are kept this long
+LOCK_RETRY_DELAY = 1  # seconds before a job that found its pull request busy tries again
+HANDLER_ENV = "KUBEGUARD_JOB_HANDLER"  # test/ops hook: "module:function" taking a Job, instead of run_job
+URL_ENV = "KUBEGUARD_REDIS_URL"
+
+_handler: Callable[[Job], None] | None = None
+
+
+def set_handler(handler: Callable[[Job], None] | None) -> None:
+    """The function ``perform`` calls (``kubeguard worker`` sets it before working; tests may too)."""
+    global _handler
+    _handler = handler
+
+
+def load_handler(spec: str) -> Callable[[Job], None]:
+    """``module:function`` → the function (for ``KUBEGUARD_JOB_HANDLER``)."""
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"{HANDLER_ENV} must be module:function, not {spec!r}")
+    func = getattr(importlib.import_module(module), name)
+    if not callable(func):
+        raise ValueError(f"{HANDLER_ENV}: {spec} is not callable")
+    return func  # type: ignore[no-any-return]
+
+
+def _current_handler() -> Callable[[Job], None]:
+    global _handler
+    if _handler is None:
+        spec = os.environ.get(HANDLER_ENV, "").strip()
+        if spec:
+            _handler = load_handler(spec)
+        else:
+            import functools
+
+            from bot.pipeline import run_job
+            from bot.serve import ServiceSettings
+
+            _handler = functools.partial(run_job, ServiceSettings.from_env(os.environ))
+    return _handler
+
+
+def _connect(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+class RedisQueue:
+    """The webhook's queue on Redis (see the module's docstring). ``url``: ``redis://host:port/db``."""
+
+    def __init__(self, url: str | None = None, *, connection: Any = None, max_attempts: int = 5,
+                 retry_intervals: Sequence[int] = (10, 60, 300, 900), job_timeout: int = 600,
+                 lock_timeout: int | None = None, queue_name: str = QUEUE_NAME) -> None:
+        from rq import Queue
+
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.max_attempts = max_attempts
+        self.retry_intervals = list(retry_intervals) or [0]
+        self.job_timeout = job_timeout
+        self.lock_timeout = lock_timeout if lock_timeout is not None else job_timeout + 60
+        if (url is None) == (connection is None):
+            raise ValueError("give a Redis URL or a connection")
+        self.redis = connection if connection is not None else _connect(url)
+        self.rq = Queue(queue_name, connection=self.redis, default_timeout=job_timeout)
+
+    def __repr__(self) -> str:
+        return f"RedisQueue(queue={self.rq.name!r})"  # not the URL: it may carry a password
+
+    # -- keys ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _delivery_key(delivery_id: str) -> str:
+        return f"{PREFIX}delivery:{delivery_id}"
+
+    @staticmethod
+    def _latest_key(job: Job) -> str:
+        return f"{PREFIX}latest:{job.key}"
+
+    @staticmethod
+    def _lock_key(job: Job) -> str:
+        return f"{PREFIX}lock:{job.key}"
+
+    @staticmethod
+    def _record_key(delivery_id: str) -> str:
+        return f"{PREFIX}job:{delivery_id}"
+
+    @staticmethod
+    def _state_key(state: str) -> str:
+        return f"{PREFIX}state:{state}"
+
+    # -- the webhook's side ----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        try:
+            self.redis.ping()
+        except Exception as exc:  # redis.RedisError and socket errors alike
+            raise QueueError(f"redis: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing is best effort
+            self.redis.close()
+
+    def enqueue(self, job: Job) -> bool:
+        return self.enqueue_delivery(job.delivery_id, [job])
+
+    def enqueue_delivery(self, delivery_id: str, jobs: list[Job]) -> bool:
+        """Record the delivery (once across all processes) and queue its jobs; False if it was seen before."""
+        try:
+            if not self.redis.set(self._delivery_key(delivery_id), "1", nx=True, ex=RETENTION):
+                return False
+        except Exception as exc:
+            raise QueueError(f"redis: {type(exc).__name__}") from None
+        try:
+            for job in jobs:
+                self.redis.set(self._latest_key(job), job.head_sha, ex=RETENTION)
+                self._submit(job, attempts=0)
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # let GitHub's redelivery through: not all was queued
+                self.redis.delete(self._delivery_key(delivery_id))
+            raise QueueError(f"redis: {type(exc).__name__}") from None
+        return True
+
+    def _submit(self, job: Job, *, attempts: int, delay: float = 0) -> str:
+        from rq import Retry
+
+        retry = Retry(max=self.max_attempts - 1, interval=self.retry_intervals) if self.max_attempts > 1 else None
+        options: dict[str, Any] = {"retry": retry, "job_timeout": self.job_timeout, "result_ttl": 3600,
+                                   "failure_ttl": RETENTION, "description": f"review {job.key} {job.head_sha[:12]}",
+                                   "meta": {"delivery_id": job.delivery_id, "key": job.key}}
+        args = (job.to_json(), self.max_attempts, list(self.retry_intervals), self.job_timeout,
+                self.lock_timeout)
+        if delay > 0:
+            rq_job = self.rq.enqueue_in(timedelta(seconds=delay), perform, *args, **options)
+        else:
+            rq_job = self.rq.enqueue(perform, *args, **options)
+        self._set_state(job, "queued", rq_id=rq_job.id, attempts=attempts, keep_reason=attempts > 0)
+        return str(rq_job.id)
+
+    # -- state records ---------------------------------------------------------------------------------
+
+    def _set_state(self, job: Job, state: str, *, reason: str | None = None, rq_id: str | None = None,
+                   attempts: int | None = None, keep_reason: bool = False) -> None:
+        now = time.time()
+        record_key = self._record_key(job.delivery_id)
+        fields: dict[str, Any] = {"state": state, "updated": now, "payload": job.to_json()}
+        if reason is not None or not keep_reason:
+            fields["reason"] = reason or ""
+        if rq_id is not None:
+            fields["rq_id"] = rq_id
+        if attempts is not None:
+            fields["attempts"] = attempts
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(record_key, "created", now)
+        pipe.hset(record_key, mapping=fields)
+        pipe.expire(record_key, RETENTION)
+        for other in STATES:
+            if other != state:
+                pipe.zrem(self._state_key(other), job.delivery_id)
+        pipe.zadd(self._state_key(state), {job.delivery_id: now})
+        pipe.execute()
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state (queued, running, done, dead, superseded) over the last ``RETENTION`` seconds."""
+        try:
+            cutoff = time.time() - RETENTION
+            pipe = self.redis.pipeline(transaction=False)
+            for state in STATES:
+                pipe.zremrangebyscore(self._state_key(state), "-inf", cutoff)
+                pipe.zcard(self._state_key(state))
+            values = pipe.execute()
+        except Exception as exc:
+            raise QueueError(f"redis: {type(exc).__name__}") from None
+        return {state: int(values[2 * i + 1]) for i, state in enumerate(STATES)}
+
+    def get(self, delivery_id: str) -> JobRecord | None:
+        raw = self.redis.hgetall(self._record_key(delivery_id))
+        if not raw:
+            return None
+        data = {k.decode(): v.decode() for k, v in raw.items()}
+        return JobRecord(Job.from_json(data["payload"]), data["state"], int(data.get("attempts") or 0),
+                         data.get("reason") or None, 0.0, data.get("worker") or None,
+                         float(data.get("created") or 0), float(data.get("updated") or 0))
+
+    def list(self, state: str | None = None, *, limit: int | None = None) -> list[JobRecord]:
+        """Jobs, oldest change first; only those in ``state`` when given."""
+        if state is not None and state not in STATES:
+            raise ValueError(f"unknown state {state!r} (one of {', '.join(STATES)})")
+        ids: list[str] = []
+        for s in [state] if state else STATES:
+            ids += [m.decode() for m in self.redis.zrange(self._state_key(s), 0, -1)]
+        records = [r for r in (self.get(i) for i in ids) if r is not None]
+        records.sort(key=lambda r: (r.created, r.job.delivery_id))
+        return records[:limit] if limit is not None else records
+
+    def retry(self, delivery_id: str) -> bool:
+        """A dead job back in the queue with fresh attempts (removed from RQ's failed registry)."""
+        record = self.get(delivery_id)
+        if record is None or record.state != "dead":
+            return False
+        rq_id = self.redis.hget(self._record_key(delivery_id), "rq_id")
+        if rq_id:
+            self.rq.failed_job_registry.remove(rq_id.decode(), delete_job=True)
+        self._submit(record.job, attempts=0)
+        return True
+
+    # -- the worker's side -----------------------------------------------------------------------------
+
+    def lock(self, job: Job) -> Any:
+        from redis.lock import Lock
+
+        return Lock(self.redis, self._lock_key(job), timeout=self.lock_timeout, blocking=False)
+
+    def latest_sha(self, job: Job) -> str | None:
+        value = self.redis.get(self._latest_key(job))
+        return None if value is None else value.decode()
+
+    def run(self, job: Job, handler: Callable[[Job], None], *, final_attempt: bool, attempt: int) -> str:
+        """One attempt of ``job`` under its pull request's lock; the outcome (``deferred``, ``superseded``,
+        ``done``). A failing handler's exception propagates (RQ retries it) after the state is recorded."""
+        lock = self.lock(job)
+        if not lock.acquire(blocking=False):
+            self._submit(job, attempts=attempt - 1, delay=LOCK_RETRY_DELAY)
+            return "deferred"
+        try:
+            latest = self.latest_sha(job)
+            if latest is not None and latest != job.head_sha:
+                self._set_state(job, "superseded", reason=f"superseded by {latest[:12]}")
+                return "superseded"
+            self._set_state(job, "running", attempts=attempt, keep_reason=True)
+            try:
+                handler(job)
+            except Exception as exc:
+                reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                self._set_state(job, "dead" if final_attempt else "queued", reason=reason)
+                raise
+            self._set_state(job, "done")
+            return "done"
+        finally:
+            try:
+                lock.release()
+            except Exception:  # expired (the job ran longer than lock_timeout): nothing to release
+                log.warning("lock of %s had expired", job.key)
+
+
+def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int] = (), job_timeout: int = 600,
+            lock_timeout: int | None = None) -> str:
+    """The RQ job: run the handler for one ``Job`` (JSON) with the guarantees of ``RedisQueue.run``.
+
+    The Redis connection is the worker's (the URL, which may hold a password, is not stored in the job).
+    """
+    from rq import get_current_job
+
+    job = Job.from_json(job_json)
+    current = get_current_job()
+    if current is not None:
+        connection = current.connection
+    else:  # called outside a worker (a shell, a test)
+        url = os.environ.get(URL_ENV, "")
+        if not url:
+            raise RuntimeError(f"{URL_ENV} is not set")
+        connection = _connect(url)
+    queue = RedisQueue(connection=connection, queue_name=current.origin if current is not None else QUEUE_NAME,
+                       max_attempts=max_attempts, retry_intervals=list(retry_intervals) or [0],
+                       job_timeout=job_timeout, lock_timeout=lock_timeout)
+    retries_left = current.retries_left if current is not None else None
+    final = not (retries_left is not None and retries_left > 0)
+    attempt = max_attempts - (retries_left or 0) if max_attempts > 1 else 1
+    outcome = queue.run(job, _current_handler(), final_attempt=final, attempt=attempt)
+    log.info("job %s of %s: %s", job.delivery_id, job.key, outcome)
+    return outcome
+
+
+def run_worker(url: str, *, queue_name: str = QUEUE_NAME, burst: bool = False, simple: bool = False,
+               handler: Callable[[Job], None] | None = None) -> bool:
+    """``kubeguard worker``: an RQ worker (with the scheduler, for retries and deferred jobs) on the queue."""
+    from rq import Queue, SimpleWorker, Worker
+
+    if handler is not None:
+        set_handler(handler)
+    connection = _connect(url)
+    queue = Queue(queue_name, connection=connection)
+    worker_class = SimpleWorker if simple else Worker
+    worker = worker_class([queue], connection=connection)
+    return bool(worker.work(with_scheduler=True, burst=burst))

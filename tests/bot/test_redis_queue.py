@@ -1,0 +1,207 @@
+"""The Redis/RQ queue (bot.rq_queue) against a real redis-server started per test module."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.jobs import Job
+from bot.rq_queue import RedisQueue, run_worker
+from bot.webhook import create_app, signature
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+SHA_A, SHA_B = "a" * 40, "b" * 40
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: these tests need a real one "
+                    "(apt-get install redis-server; .ci/run installs it)", pytrace=False)
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"redis-server did not answer PING on port {port}", pytrace=False)
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture
+def url(redis_server: str) -> str:
+    import redis
+
+    redis.Redis.from_url(redis_server).flushall()
+    return redis_server
+
+
+def job(delivery: str, number: int = 1, sha: str = SHA_A) -> Job:
+    return Job(delivery, "pull_request", "synchronize", 42, "octo", "repo", number, sha)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_deliveries_are_deduplicated_across_web_processes(url: str) -> None:
+    first, second = RedisQueue(url), RedisQueue(url)
+    assert first.enqueue(job("d-1")) is True
+    assert second.enqueue(job("d-1")) is False
+    assert second.enqueue_delivery("d-1", [job("d-1"), job("d-1:2", 2)]) is False
+    assert first.counts() == {"queued": 1, "running": 0, "done": 0, "dead": 0, "superseded": 0}
+    assert len(second.rq) == 1
+    first.ping()
+
+
+def test_two_worker_processes_run_each_job_once_and_serialise_each_pull_request(url: str, tmp_path: Path) -> None:
+    log = tmp_path / "runs.csv"
+    env = {**os.environ, "KUBEGUARD_REDIS_URL": url, "KUBEGUARD_JOB_HANDLER": "rq_handlers:record",
+           "KG_TEST_LOG": str(log), "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
+           "KUBEGUARD_LOG_LEVEL": "WARNING"}
+    env.pop("KUBEGUARD_WEBHOOK_SECRET", None)
+    queue = RedisQueue(url)
+    ids = [f"d-{i}" for i in range(10)]
+    for i, delivery in enumerate(ids):
+        assert queue.enqueue(job(delivery, number=1 + i % 2))
+    workers = [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    try:
+        wait_for(lambda: queue.counts()["done"] == 10 or any(w.poll() is not None for w in workers), 15,
+                 "10 jobs done")
+        assert all(w.poll() is None for w in workers), [w.stderr.read() for w in workers if w.stderr]
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(5)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
+    rows = [line.split(",") for line in log.read_text().splitlines()]
+    assert sorted(r[0] for r in rows) == sorted(ids)  # each exactly once
+    for number in (1, 2):
+        spans = sorted((float(s), float(e)) for d, s, e in rows if int(d[2:]) % 2 == number - 1)
+        assert len(spans) == 5
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            assert start >= end, f"jobs of PR #{number} overlapped: {spans}"
+    assert queue.counts() == {"queued": 0, "running": 0, "done": 10, "dead": 0, "superseded": 0}
+
+
+def test_a_newer_head_sha_supersedes_a_queued_older_one(url: str) -> None:
+    queue = RedisQueue(url)
+    assert queue.enqueue(job("old", sha=SHA_A))
+    assert queue.enqueue(job("new", sha=SHA_B))
+    assert queue.enqueue(job("other-pr", number=2, sha=SHA_A))
+    seen: list[str] = []
+    run_worker(url, burst=True, simple=True, handler=lambda j: seen.append(j.delivery_id))
+    assert sorted(seen) == ["new", "other-pr"]
+    record = queue.get("old")
+    assert record is not None and record.state == "superseded" and SHA_B[:12] in (record.reason or "")
+    assert queue.counts()["superseded"] == 1 and queue.counts()["done"] == 2
+
+
+def test_a_failing_job_is_retried_then_lands_in_the_failed_registry(url: str) -> None:
+    queue = RedisQueue(url, max_attempts=3, retry_intervals=[0])
+    assert queue.enqueue(job("bad"))
+    calls: list[str] = []
+
+    def failing(j: Job) -> None:
+        calls.append(j.delivery_id)
+        raise RuntimeError(f"boom for {j.delivery_id}")
+
+    run_worker(url, burst=True, simple=True, handler=failing)
+    assert calls == ["bad", "bad", "bad"]
+    registry = queue.rq.failed_job_registry
+    failed = [queue.rq.fetch_job(i) for i in registry.get_job_ids()]
+    assert len(failed) == 1 and failed[0] is not None
+    assert "boom for bad" in (failed[0].latest_result().exc_string or "")
+    record = queue.get("bad")
+    assert record is not None and record.state == "dead" and "boom for bad" in (record.reason or "")
+    assert record.attempts == 3
+    assert [r.job.delivery_id for r in queue.list("dead")] == ["bad"]
+    assert queue.counts()["dead"] == 1
+    # an operator's retry puts it back with fresh attempts
+    assert queue.retry("bad") is True
+    assert queue.counts()["queued"] == 1 and registry.count == 0
+
+
+def test_the_webhook_app_queues_a_signed_delivery_on_redis(url: str) -> None:
+    queue = RedisQueue(url)
+    app = create_app(secret="s3cret", queue=queue)
+    body = json.dumps({"action": "opened", "installation": {"id": 5},
+                       "repository": {"name": "repo", "owner": {"login": "octo"}},
+                       "pull_request": {"number": 9, "state": "open", "draft": False,
+                                        "head": {"sha": SHA_B}}}).encode()
+    headers: dict[str, Any] = {"Content-Type": "application/json", "X-GitHub-Event": "pull_request",
+                               "X-GitHub-Delivery": "delivery-77", "X-Hub-Signature-256": signature("s3cret", body)}
+    client = app.test_client()
+    response = client.post("/webhook", data=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    assert client.post("/webhook", data=body, headers=headers).status_code == 200  # duplicate
+    assert client.get("/healthz").status_code == 200
+    assert 'kubeguard_jobs{state="queued"} 1' in client.get("/metrics").get_data(as_text=True)
+    [rq_id] = queue.rq.get_job_ids()
+    queued = Job.from_json(queue.rq.fetch_job(rq_id).args[0])
+    assert (queued.delivery_id, queued.key, queued.head_sha) == ("delivery-77", "octo/repo#9", SHA_B)
+
+
+def test_the_service_uses_redis_when_configured(url: str) -> None:
+    from bot.serve import Service, ServiceSettings, SettingsError
+
+    settings = ServiceSettings.from_env({"KUBEGUARD_REDIS_URL": url}, need_secrets=False)
+    assert isinstance(settings.open_queue(), RedisQueue)
+    assert url not in repr(settings)
+    service = Service(dataclasses.replace(settings, webhook_secret="s"), handler=lambda j: None)
+    assert service.pool is None  # the reviews run in `kubeguard worker`
+    service.start()
+    service.stop()
+    with pytest.raises(SettingsError, match="KUBEGUARD_REDIS_URL"):
+        ServiceSettings.from_env({"KUBEGUARD_REDIS_URL": "http://x"}, need_secrets=False)
+
+
+def test_kubeguard_worker_needs_the_redis_url(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    from bot.cli import main
+
+    monkeypatch.delenv("KUBEGUARD_REDIS_URL", raising=False)
+    monkeypatch.setenv("KUBEGUARD_JOB_HANDLER", "rq_handlers:record")
+    assert main(["worker"]) == 2
+    assert "KUBEGUARD_REDIS_URL" in capsys.readouterr().err
