@@ -250,8 +250,9 @@ class _Builder:
     def __init__(self) -> None:
         self.count = 0
         self.memo: dict[int, object] = {}
-        # (id of a built dict or list, key or index) -> the key node (mapping) or item node (sequence)
-        self.where: dict[tuple[int, object], Node] = {}
+        # id of a built dict or list -> {key or index: the key node (mapping) or item node (sequence)}
+        # (every collection built stays alive in ``memo`` while building, so ids are unique)
+        self.where: dict[int, dict[object, Node]] = {}
 
     def build(self, node: Node, depth: int = 0) -> object:
         self.count += 1
@@ -271,36 +272,57 @@ class _Builder:
             return memo[key]
         build = self.build
         child = depth + 1
+        # scalar children are built here rather than by a call of ``build`` each (most nodes are
+        # scalars): the same count, the same checks; deeper than MAX_DEPTH, ``build`` refuses them
+        inline = child <= MAX_DEPTH
         if isinstance(node, SequenceNode):
             out_list: list[object] = []
             memo[key] = out_list
             append = out_list.append
-            where = self.where
-            list_id = id(out_list)
+            places: dict[object, Node] = {}
+            self.where[id(out_list)] = places
             for index, item in enumerate(node.value):
-                where[(list_id, index)] = item
-                append(build(item, child))
+                places[index] = item
+                if inline and item.__class__ is ScalarNode:
+                    self.count += 1
+                    if self.count > MAX_CONSTRUCTED_NODES:
+                        self._refuse(item)
+                    append(item.value if item.tag == _STR_TAG else _scalar(item))
+                else:
+                    append(build(item, child))
             return out_list
         assert isinstance(node, MappingNode)
         out: dict[object, object] = {}
         memo[key] = out
         merged: dict[object, object] = {}
-        where = self.where
-        out_id = id(out)
+        keys: dict[object, Node] = {}
+        self.where[id(out)] = keys
         for knode, vnode in node.value:
             if knode.tag == _MERGE_TAG:
                 for source in self._merge_sources(vnode, depth):
                     for mk, mv in source.items():
                         merged.setdefault(mk, mv)  # merged keys have no place of their own in this mapping
                 continue
-            k = build(knode, child)
-            if isinstance(k, (dict, list)):
-                k = yaml.dump(k, default_flow_style=True).strip()
+            if inline and knode.__class__ is ScalarNode:
+                self.count += 1
+                if self.count > MAX_CONSTRUCTED_NODES:
+                    self._refuse(knode)
+                k = knode.value if knode.tag == _STR_TAG else _scalar(knode)
+            else:
+                k = build(knode, child)
+                if isinstance(k, (dict, list)):
+                    k = yaml.dump(k, default_flow_style=True).strip()
             if k in out:
                 raise YamlError(knode.start_mark.line + 1, knode.start_mark.column + 1,
                                 f"duplicate key {k!r}")
-            where[(out_id, k)] = knode
-            out[k] = build(vnode, child)
+            keys[k] = knode
+            if inline and vnode.__class__ is ScalarNode:
+                self.count += 1
+                if self.count > MAX_CONSTRUCTED_NODES:
+                    self._refuse(vnode)
+                out[k] = vnode.value if vnode.tag == _STR_TAG else _scalar(vnode)
+            else:
+                out[k] = build(vnode, child)
         for mk, mv in merged.items():
             out.setdefault(mk, mv)
         return out
@@ -368,7 +390,8 @@ class Located:
                 following = current[step]
             except (KeyError, IndexError, TypeError):
                 break
-            found = where.get((id(current), step))
+            places = where.get(id(current))
+            found = places.get(step) if places is not None else None
             if found is None:  # a key merged in with `<<` (written elsewhere), or a string indexed by position
                 break
             node = found
