@@ -120,7 +120,7 @@ class GitHubClient:
     @property
     def repo(self) -> Any:
         if self._repo is None:
-            self._repo = self._call(lambda: self._gh.withLazy(True).get_repo(self.repo_full_name))
+            self._repo = self._call(lambda: self._gh.get_repo(self.repo_full_name))
         return self._repo
 
     def _call(self, fn: Callable[[], _T]) -> _T:

@@ -68,3 +68,25 @@ def test_a_signed_delivery_becomes_a_review_through_the_queue(fake_github: FakeG
     assert comments and all(c["user"]["login"] == "kubeguard[bot]" for c in comments)
     assert any(review.SUMMARY_MARKER in c["body"] for c in fake_github.issue_comments("acme", "deploy", 3))
     assert any(r.path.endswith("/access_tokens") and r.status == 201 for r in fake_github.requests)
+
+
+def test_an_installation_token_refused_early_is_refreshed_and_the_request_repeated(
+        fake_github: FakeGitHub) -> None:
+    from bot.github_client import AppCredentials, installation_client
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    fake_github.register_app(99, public, installations={5: ["acme/deploy"]}, slug="kubeguard")
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_pull("acme", "deploy", 1, base_files={"a.yaml": "a: 1\n"}, head_files={"a.yaml": "a: 2\n"})
+    client = installation_client("acme/deploy", AppCredentials(99, private), 5, base_url=fake_github.url,
+                                 write_interval=0)
+    assert client.pull_request(1).number == 1
+    fake_github.revoke_tokens()  # GitHub now refuses the token PyGithub still trusts
+    assert client.pull_request(1).number == 1
+    issued = [r for r in fake_github.requests if r.path.endswith("/access_tokens") and r.status == 201]
+    refused = [r for r in fake_github.requests if r.status == 401]
+    assert len(issued) == 2 and len(refused) == 1

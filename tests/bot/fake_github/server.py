@@ -195,6 +195,11 @@ class FakeGitHub:
             user_id, kind = self._users[login]
             return bodies.user(self.url, login, user_id, kind)
 
+    def revoke_tokens(self) -> None:
+        """Forget every token issued so far (as GitHub does when an installation token is revoked)."""
+        with self._lock:
+            self._tokens.clear()
+
     def add_token(self, token: str, *, repos: Iterable[str] | None = None, login: str | None = None) -> None:
         """A static token (``token``/``Bearer``); ``repos`` limits it to those ``owner/repo`` (default: all).
         It acts as ``login`` (default the bot login, type Bot; a login without ``[bot]`` is a User)."""
