@@ -116,6 +116,7 @@ class GitHubClient:
                 self._installation_id)
         self._gh = github.Github(auth=auth, **self._kwargs)
         self._repo: Any = None
+        self._pulls: dict[int, Any] = {}  # one GET of a pull request per client (a client serves one job)
 
     @property
     def repo(self) -> Any:
@@ -151,8 +152,13 @@ class GitHubClient:
 
     # ---- reading
 
+    def _pull(self, number: int) -> Any:
+        if number not in self._pulls:
+            self._pulls[number] = self.repo.get_pull(number)
+        return self._pulls[number]
+
     def pull_request(self, number: int) -> PullRequest:
-        pr = self._call(lambda: self.repo.get_pull(number))
+        pr = self._call(lambda: self._pull(number))
         owner, _, name = self.repo_full_name.partition("/")
         return PullRequest(owner, name, pr.number, pr.head.sha, pr.base.sha, pr.base.ref, pr.head.ref,
                            bool(pr.draft), pr.state, pr.title or "")
@@ -160,7 +166,7 @@ class GitHubClient:
     def changed_files(self, number: int) -> list[ChangedFile]:
         """Every file of the pull request (GitHub lists at most 3,000), paginated."""
         def fetch() -> list[ChangedFile]:
-            pr = self.repo.get_pull(number)
+            pr = self._pull(number)
             return [ChangedFile(f.filename, f.status, f.patch, f.previous_filename, f.additions, f.deletions)
                     for f in pr.get_files()]
         return self._call(fetch)
@@ -186,7 +192,7 @@ class GitHubClient:
 
     def review_comments(self, number: int) -> list[PostedReviewComment]:
         def fetch() -> list[PostedReviewComment]:
-            pr = self.repo.get_pull(number)
+            pr = self._pull(number)
             return [PostedReviewComment(c.id, c.path, c.line, c.body or "", c.user.login if c.user else "",
                                         c.in_reply_to_id, c.pull_request_review_id)
                     for c in pr.get_review_comments()]
@@ -194,7 +200,7 @@ class GitHubClient:
 
     def reviews(self, number: int) -> list[PostedReview]:
         def fetch() -> list[PostedReview]:
-            pr = self.repo.get_pull(number)
+            pr = self._pull(number)
             return [PostedReview(r.id, r.state, r.body or "", r.user.login if r.user else "", r.commit_id)
                     for r in pr.get_reviews()]
         return self._call(fetch)

@@ -86,7 +86,7 @@ def test_an_installation_token_refused_early_is_refreshed_and_the_request_repeat
                                  write_interval=0)
     assert client.pull_request(1).number == 1
     fake_github.revoke_tokens()  # GitHub now refuses the token PyGithub still trusts
-    assert client.pull_request(1).number == 1
+    assert [f.path for f in client.changed_files(1)] == ["a.yaml"]
     issued = [r for r in fake_github.requests if r.path.endswith("/access_tokens") and r.status == 201]
     refused = [r for r in fake_github.requests if r.status == 401]
     assert len(issued) == 2 and len(refused) == 1
