@@ -17,8 +17,7 @@ def namespace_matches(namespace: str, patterns: Iterable[str]) -> bool:
 
 def in_scope(namespace: str, labels: Mapping[Any, Any], match: Mapping[str, Any]) -> bool:
     """True when an object with this namespace and labels is matched by the constraint."""
-    excluded = list(match.get("excludedNamespaces") or ()) + list(ALWAYS_EXCLUDED)
-    if namespace_matches(namespace, excluded):
+    if namespace_matches(namespace, match.get("excludedNamespaces") or ()) or namespace in ALWAYS_EXCLUDED:
         return False
     namespaces = match.get("namespaces") or ()
     if namespaces and not namespace_matches(namespace, namespaces):
@@ -28,6 +27,8 @@ def in_scope(namespace: str, labels: Mapping[Any, Any], match: Mapping[str, Any]
 
 def selector_matches(selector: Mapping[str, Any], labels: Mapping[Any, Any]) -> bool:
     """Kubernetes label selector: matchLabels and matchExpressions, ANDed; empty matches all."""
+    if not selector.get("matchLabels") and not selector.get("matchExpressions"):
+        return True
     str_labels = {str(k): _label_value(v) for k, v in labels.items()}
     for key, value in (selector.get("matchLabels") or {}).items():
         if str_labels.get(str(key)) != _label_value(value):

@@ -8,7 +8,7 @@ annotations, the controller's namespace, and the name ``<controller>-pod``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
 from rules._kinds import template_path
@@ -142,13 +142,16 @@ class PodView(ObjectView):
         out: dict[str, tuple[Container, ...]] = {}
         for list_name in ALL_LISTS:
             items = spec.get(list_name)
-            if not isinstance(items, list):
+            if not items or not isinstance(items, list):
                 out[list_name] = ()
                 continue
-            out[list_name] = tuple(
-                Container(str(item.get("name")) if item.get("name") is not None else "", item,
-                          (*spec_path, list_name, index), list_name)
-                for index, item in enumerate(items) if isinstance(item, dict))
+            made = []
+            for index, item in enumerate(items):
+                if isinstance(item, dict):
+                    name = item.get("name")
+                    made.append(_frozen(Container, {"name": str(name) if name is not None else "", "data": item,
+                                                    "path": (*spec_path, list_name, index), "list_name": list_name}))
+            out[list_name] = tuple(made)
         return out
 
     @_once
@@ -161,7 +164,9 @@ class PodView(ObjectView):
         found = selections.get(lists)
         if found is None:
             by_list = self._containers
-            found = selections[lists] = tuple(c for list_name in lists for c in by_list[list_name])
+            parts = [part for part in [by_list[list_name] for list_name in lists] if part]
+            found = parts[0] if len(parts) == 1 else tuple(c for part in parts for c in part)
+            selections[lists] = found
         return found
 
 
@@ -184,11 +189,33 @@ def view(obj: dict[Any, Any], base: Path, default_namespace: str) -> ObjectView:
     name = str(name) if name is not None else "<unnamed>"
     ns_value = meta.get("namespace")
     namespace = str(ns_value) if ns_value not in (None, "") else default_namespace
-    resource = Resource(kind, namespace, name)
+    resource = _frozen(Resource, {"kind": kind, "namespace": namespace, "name": name})
     if kind == "Service":
         return ServiceView(obj, base, kind, namespace, resource)
     tpath = template_path(kind)
     if tpath is None:
-        return PodView(obj, base, kind, namespace, resource, name, (), obj)
-    pod = as_dict(get(obj, *tpath))
-    return PodView(obj, base, kind, namespace, resource, f"{name}-pod".lower(), tpath, pod)
+        pod_name, tpath, pod = name, (), obj
+    else:
+        pod_name, pod = f"{name}-pod".lower(), as_dict(get(obj, *tpath))
+    return _frozen(PodView, {"obj": obj, "base": base, "kind": kind, "namespace": namespace, "resource": resource,
+                             "pod_name": pod_name, "template": tpath, "pod": pod})
+
+
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _frozen(cls: type[T], values: dict[str, Any]) -> T:
+    """``cls(**values)`` for a frozen dataclass without slots, ``__post_init__`` or defaults: what its
+    ``__init__`` stores (the fields in the instance ``__dict__``), without one ``object.__setattr__``
+    per field. Views are built for every object and container of a scan."""
+    made = _new(cls)
+    _setattr(made, "__dict__", values)
+    return made
+
+
+for _cls, _names in ((Container, ("name", "data", "path", "list_name")), (Resource, ("kind", "namespace", "name")),
+                     (PodView, ("obj", "base", "kind", "namespace", "resource", "pod_name", "template", "pod"))):
+    if (tuple(f.name for f in fields(_cls)) != _names or hasattr(_cls, "__slots__")
+            or hasattr(_cls, "__post_init__")):  # pragma: no cover - guards _frozen's callers
+        raise RuntimeError(f"{_cls.__name__} changed: its construction in rules._resource must follow")

@@ -250,9 +250,10 @@ class _Builder:
     def __init__(self) -> None:
         self.count = 0
         self.memo: dict[int, object] = {}
-        # id of a built dict or list -> {key or index: the key node (mapping) or item node (sequence)}
-        # (every collection built stays alive in ``memo`` while building, so ids are unique)
-        self.where: dict[int, dict[object, Node]] = {}
+        # where each built key and item was written, by the id of the collection node built
+        # (an alias is its anchor's very node): a mapping's {key: (key node, value node)} without
+        # its merged keys, a sequence's list of item nodes
+        self.where: dict[int, dict[object, tuple[Node, Node]] | list[Node]] = {}
 
     def build(self, node: Node, depth: int = 0) -> object:
         self.count += 1
@@ -279,10 +280,8 @@ class _Builder:
             out_list: list[object] = []
             memo[key] = out_list
             append = out_list.append
-            places: dict[object, Node] = {}
-            self.where[id(out_list)] = places
-            for index, item in enumerate(node.value):
-                places[index] = item
+            self.where[key] = node.value
+            for item in node.value:
                 if inline and item.__class__ is ScalarNode:
                     self.count += 1
                     if self.count > MAX_CONSTRUCTED_NODES:
@@ -295,9 +294,10 @@ class _Builder:
         out: dict[object, object] = {}
         memo[key] = out
         merged: dict[object, object] = {}
-        keys: dict[object, Node] = {}
-        self.where[id(out)] = keys
-        for knode, vnode in node.value:
+        keys: dict[object, tuple[Node, Node]] = {}
+        self.where[key] = keys
+        for pair in node.value:
+            knode, vnode = pair
             if knode.tag == _MERGE_TAG:
                 for source in self._merge_sources(vnode, depth):
                     for mk, mv in source.items():
@@ -315,7 +315,7 @@ class _Builder:
             if k in out:
                 raise YamlError(knode.start_mark.line + 1, knode.start_mark.column + 1,
                                 f"duplicate key {k!r}")
-            keys[k] = knode
+            keys[k] = pair
             if inline and vnode.__class__ is ScalarNode:
                 self.count += 1
                 if self.count > MAX_CONSTRUCTED_NODES:
@@ -382,20 +382,25 @@ class Located:
 
     def position(self, path: Path) -> tuple[int, int]:
         """1-based (line, column) of ``path``, or of its deepest existing ancestor (the key, for a mapping)."""
-        node: Node = self.root
-        current = self.data
+        node: Node = self.root  # the place found so far: a key node (mapping) or an item node (sequence)
+        value: Node = self.root  # the node of the value reached
         where = self.where
         for step in path:
-            try:
-                following = current[step]
-            except (KeyError, IndexError, TypeError):
+            places = where.get(id(value))
+            if places is None:  # a scalar: nothing below it
                 break
-            places = where.get(id(current))
-            found = places.get(step) if places is not None else None
-            if found is None:  # a key merged in with `<<` (written elsewhere), or a string indexed by position
-                break
-            node = found
-            current = following
+            if places.__class__ is list:  # a sequence's item nodes: an index (True is 1, as in data[True])
+                if not isinstance(step, int) or not 0 <= step < len(places):
+                    break
+                node = value = places[step]
+            else:
+                try:
+                    pair = places.get(step)  # type: ignore[union-attr]
+                except TypeError:  # an unhashable step: no such key
+                    break
+                if pair is None:  # no such key, or one merged in with `<<` (written elsewhere)
+                    break
+                node, value = pair
         mark = node.start_mark
         return mark.line + 1, mark.column + 1
 
