@@ -233,10 +233,13 @@ def _collapse(violations: list[Violation]) -> list[Violation]:
 
 def _annotation_suppression(file: str, located: Located, obj: ObjectView, report: Report) -> dict[str, str]:
     """Rule ids suppressed by annotations on the object or its pod template, each with its own reason."""
-    places: list[tuple[Path, dict[Any, Any]]] = [((*obj.base, "metadata", "annotations"),
-                                                  as_dict(get(obj.obj, "metadata", "annotations")))]
-    if isinstance(obj, PodView) and obj.template:
-        places.append(((*obj.meta_path, "annotations"), obj.annotations))
+    own = as_dict(get(obj.obj, "metadata", "annotations"))
+    template = isinstance(obj, PodView) and obj.template
+    if ANNOTATION not in own and not (template and ANNOTATION in obj.annotations):  # type: ignore[attr-defined]
+        return {}  # the usual case: no suppression annotation at all
+    places: list[tuple[Path, dict[Any, Any]]] = [((*obj.base, "metadata", "annotations"), own)]
+    if template:
+        places.append(((*obj.meta_path, "annotations"), obj.annotations))  # type: ignore[attr-defined]
     ignored: dict[str, str] = {}
     for path, notes in places:
         if ANNOTATION not in notes:

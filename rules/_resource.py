@@ -197,8 +197,13 @@ def view(obj: dict[Any, Any], base: Path, default_namespace: str) -> ObjectView:
         pod_name, tpath, pod = name, (), obj
     else:
         pod_name, pod = f"{name}-pod".lower(), as_dict(get(obj, *tpath))
+    # with the values nearly every pod rule reads (PodView.spec, spec_path and windows) filled in
+    # at once: what those once-properties would store on first read, and none of them can fail
+    spec = as_dict(pod.get("spec"))
     return _frozen(PodView, {"obj": obj, "base": base, "kind": kind, "namespace": namespace, "resource": resource,
-                             "pod_name": pod_name, "template": tpath, "pod": pod})
+                             "pod_name": pod_name, "template": tpath, "pod": pod, "spec": spec,
+                             "spec_path": (*base, *tpath, "spec"),
+                             "windows": get(spec, "nodeSelector", "kubernetes.io/os") == "windows"})
 
 
 _new = object.__new__

@@ -16,6 +16,7 @@ from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, is_ranges, match_params
 from rules._rego import derived, equals, is_number, render
 from rules._resource import Container, PodView, as_dict
+from rules._yaml import Path
 
 FIELDS = ("runAsUser", "runAsGroup", "supplementalGroups", "fsGroup")
 _USER_RULES = ("MustRunAs", "MustRunAsNonRoot", "RunAsAny")
@@ -28,14 +29,18 @@ def _one_of(choices: tuple[str, ...]):
     return validate
 
 
-def _effective(field: str, c: Container, pod: PodView) -> tuple[Any, tuple[str | int, ...] | None]:
-    """The value that applies and where it is written (container wins when the key is present)."""
+def _effective(field: str, c: Container, pod_sc: dict[Any, Any],
+               spec_path: Path) -> tuple[Any, tuple[str | int, ...] | None]:
+    """The value that applies and where it is written (container wins when the key is present).
+
+    ``pod_sc`` is the pod's securityContext mapping (empty when absent), at ``spec_path``.
+    """
     value = c.security.get(field)
     if value is not None:
         return value, (*c.path, "securityContext", field)
-    pod_value = as_dict(pod.spec.get("securityContext")).get(field)
+    pod_value = pod_sc.get(field)
     if pod_value is not None:
-        return pod_value, (*pod.spec_path, "securityContext", field)
+        return pod_value, (*spec_path, "securityContext", field)
     return None, None
 
 
@@ -60,11 +65,12 @@ def _constraints(params: dict[str, Any]) -> tuple[tuple[dict[str, Any], str], ..
     return tuple(out)
 
 
-def _user(c: Container, pod: PodView, constraint: tuple[dict[str, Any], str], legacy: bool) -> Violation | None:
+def _user(c: Container, pod_sc: dict[Any, Any], spec_path: Path, constraint: tuple[dict[str, Any], str],
+          legacy: bool) -> Violation | None:
     rule, shown = constraint
     if rule["rule"] == "RunAsAny":
         return None
-    value, where = _effective("runAsUser", c, pod)
+    value, where = _effective("runAsUser", c, pod_sc, spec_path)
     missing = (*c.path, "securityContext", "runAsUser")
     if value is not None:
         ok = (not equals(value, 0)) if rule["rule"] == "MustRunAsNonRoot" else _in_ranges(value, rule["ranges"],
@@ -79,7 +85,7 @@ def _user(c: Container, pod: PodView, constraint: tuple[dict[str, Any], str], le
     if rule["rule"] == "MustRunAs":
         return Violation(missing, f"Container {c.name} is attempting to run without a required "
                                   f"securityContext/runAsUser", c.name)
-    non_root, nr_where = _effective("runAsNonRoot", c, pod)
+    non_root, nr_where = _effective("runAsNonRoot", c, pod_sc, spec_path)
     if non_root is None or non_root is False:
         return Violation(nr_where or (*c.path, "securityContext", "runAsNonRoot"),
                          f"Container {c.name} is attempting to run without a required securityContext/"
@@ -87,16 +93,16 @@ def _user(c: Container, pod: PodView, constraint: tuple[dict[str, Any], str], le
     return None
 
 
-def _group(field: str, c: Container, pod: PodView, constraint: tuple[dict[str, Any], str],
-           legacy: bool) -> Violation | None:
+def _group(field: str, c: Container, pod_sc: dict[Any, Any], spec_path: Path,
+           constraint: tuple[dict[str, Any], str], legacy: bool) -> Violation | None:
     rule, shown = constraint
     if rule["rule"] == "RunAsAny":
         return None
-    value, where = _effective(field, c, pod)
+    value, where = _effective(field, c, pod_sc, spec_path)
     if value is None:
         if rule["rule"] == "MustRunAs":
             # containers have no fsGroup/supplementalGroups: those belong to the pod
-            target = c.path if field == "runAsGroup" else pod.spec_path
+            target = c.path if field == "runAsGroup" else spec_path
             return Violation((*target, "securityContext", field),
                              f"Container {c.name} is attempting to run without a required securityContext/"
                              f"{field}. Allowed {field}: {shown}", c.name)
@@ -120,12 +126,17 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
     if not containers:
         return
     constraints = derived(params, "allowed-users-groups", _constraints)
+    user = constraints[0]
+    # the group fields whose rule is not RunAsAny (those never yield), with their constraint
+    groups = [(field, constraints[index]) for index, field in _GROUPS if constraints[index][0]["rule"] != "RunAsAny"]
+    pod_sc = as_dict(pod.spec.get("securityContext"))
+    spec_path = pod.spec_path
     for c in containers:
-        found = _user(c, pod, constraints[0], legacy)
+        found = _user(c, pod_sc, spec_path, user, legacy)
         if found is not None:
             yield found
-        for index, field in _GROUPS:
-            found = _group(field, c, pod, constraints[index], legacy)
+        for field, constraint in groups:
+            found = _group(field, c, pod_sc, spec_path, constraint, legacy)
             if found is not None:
                 yield found
 

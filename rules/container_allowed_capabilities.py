@@ -15,7 +15,7 @@ from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, is_string_list, match_params
 from rules._rego import derived, render
-from rules._resource import PodView, as_dict, as_list
+from rules._resource import PodView, as_list
 
 
 def _norm(values: Any, legacy: bool) -> list[str]:
@@ -35,7 +35,14 @@ _COMPUTE = {False: ("capabilities/False", _sets(False)), True: ("capabilities/Tr
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     allowed, must_drop = derived(params, *_COMPUTE[legacy])
     for c in examined(pod, params, legacy):
-        caps = as_dict(c.security.get("capabilities"))
+        caps = c.security.get("capabilities")
+        if not caps or not isinstance(caps, dict):  # nothing added, nothing dropped
+            if must_drop:
+                suffix = "" if legacy else ' or "ALL"'
+                yield Violation((*c.path, "securityContext", "capabilities", "drop"),
+                                f"container <{c.name}> is not dropping all required capabilities. Container must "
+                                f"drop all of {render(params['requiredDropCapabilities'])}{suffix}", c.name)
+            continue
         caps_path = (*c.path, "securityContext", "capabilities")
         added = _norm(caps.get("add"), legacy)
         if added and "*" not in allowed:
