@@ -372,18 +372,41 @@ def construct(node: Node) -> object:
 class Located:
     """A document's data with the position of every key and item, for findings' lines."""
 
-    __slots__ = ("data", "root", "where")
+    __slots__ = ("data", "root", "walked", "where")
 
     def __init__(self, root: Node) -> None:
         builder = _Builder()
         self.data = builder.build(root)
         self.root = root
         self.where = builder.where
+        # path -> the walk of ``_walk``: the findings of one container share all but their last steps
+        self.walked: dict[Path, tuple[Node, Node, bool]] = {}
 
     def position(self, path: Path) -> tuple[int, int]:
-        """1-based (line, column) of ``path``, or of its deepest existing ancestor (the key, for a mapping)."""
-        node: Node = self.root  # the place found so far: a key node (mapping) or an item node (sequence)
-        value: Node = self.root  # the node of the value reached
+        """1-based (line, column) of ``path``, or of its deepest existing ancestor (the key, for a mapping).
+
+        The walk of all but the last two steps is remembered: paths (``Path``: string keys, int
+        indexes) that are equal walk alike.
+        """
+        if len(path) > 3:
+            head = path[:-2]
+            try:
+                walked = self.walked.get(head)
+            except TypeError:  # an unhashable step (not a Path): no such key, walked without the table
+                walked = self._walk(self.root, self.root, head)
+            if walked is None:
+                walked = self.walked[head] = self._walk(self.root, self.root, head)
+            node, value, complete = walked
+            if complete:
+                node = self._walk(node, value, path[-2:])[0]
+        else:
+            node = self._walk(self.root, self.root, path)[0]
+        mark = node.start_mark
+        return mark.line + 1, mark.column + 1
+
+    def _walk(self, node: Node, value: Node, path: Path) -> tuple[Node, Node, bool]:
+        """From ``node`` (a place) holding ``value`` (its value's node), follow ``path`` as far as it exists:
+        the last place found, its value's node, and whether the whole path was followed."""
         where = self.where
         for step in path:
             places = where.get(id(value))
@@ -401,8 +424,9 @@ class Located:
                 if pair is None:  # no such key, or one merged in with `<<` (written elsewhere)
                     break
                 node, value = pair
-        mark = node.start_mark
-        return mark.line + 1, mark.column + 1
+        else:
+            return node, value, True
+        return node, value, False
 
 
 def locate(node: Node, path: Path) -> tuple[Node, Path]:
