@@ -137,9 +137,6 @@ class GitHubClient:
                     raise _error(again) from again
             raise _error(exc) from exc
 
-    def _list(self, fn: Callable[[], Any]) -> list[Any]:
-        return self._call(lambda: list(fn()))
-
     # ---- requests without the PyGithub object model (endpoints it does not wrap, or wraps with extra GETs)
 
     @property

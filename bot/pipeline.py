@@ -151,7 +151,7 @@ def review_pull_request(client: Client, number: int, options: Options | None = N
         outcome.skipped = f"superseded: the head moved from {expected_head[:7]} to {pr.head_sha[:7]}"
         return outcome
 
-    check_id, use_status = (None, False) if options.dry_run else _start_check(client, pr, outcome)
+    check_id, use_status = (None, False) if options.dry_run else _start_check(client, pr)
     try:
         config = load_base_config(client, pr)
     except rules.ConfigError as exc:
@@ -257,7 +257,7 @@ def _fixes(report: rules.Report, data: dict[str, bytes], diffs: dict[str, diffma
     return out
 
 
-def _start_check(client: Client, pr: PullRequest, outcome: Outcome) -> tuple[int | None, bool]:
+def _start_check(client: Client, pr: PullRequest) -> tuple[int | None, bool]:
     """A check run in progress; a token that may not create check runs (403) uses a commit status."""
     from bot.github_client import GitHubError
 

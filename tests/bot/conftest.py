@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -20,3 +22,14 @@ def fake_github() -> Iterator[FakeGitHub]:
     with fake:
         yield fake
     assert not fake.response_errors, "fake GitHub answered against the spec:\n" + "\n".join(fake.response_errors)
+
+
+@pytest.fixture
+def rsa_key() -> tuple[str, str]:
+    """A fresh RSA key pair for a GitHub App: (private PEM, public PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public

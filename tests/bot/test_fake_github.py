@@ -18,7 +18,6 @@ from typing import Any
 import github
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_github import SECONDARY_RATE_LIMIT, FakeGitHub
 from fake_github.diff import diff_text
@@ -257,16 +256,6 @@ def test_pagination_of_250_files(fake_github: FakeGitHub) -> None:
     fake_github.add_pull(OWNER, REPO, 8, base_files={}, head_files={"one.yaml": "a: 1\n"})
     _, headers, body = http(fake_github, "GET", f"/repos/{OWNER}/{REPO}/pulls/8/files")
     assert len(body) == 1 and "link" not in headers
-
-
-@pytest.fixture
-def rsa_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
 
 
 def test_app_jwt_installation_token_flow_and_expiry(fake_github: FakeGitHub, rsa_key: tuple[str, str]) -> None:

@@ -9,8 +9,6 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_github import FakeGitHub
 from werkzeug.serving import make_server
 
@@ -25,12 +23,9 @@ DATA = Path(__file__).resolve().parent / "data" / "webhooks"
 SECRET = "s3cret-for-tests"
 
 
-def test_a_signed_delivery_becomes_a_review_through_the_queue(fake_github: FakeGitHub, tmp_path: Path) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+def test_a_signed_delivery_becomes_a_review_through_the_queue(fake_github: FakeGitHub, tmp_path: Path,
+                                                               rsa_key: tuple[str, str]) -> None:
+    private, public = rsa_key
     fake_github.register_app(4242, public, installations={77: ["acme/deploy"]}, slug="kubeguard")
     fake_github.add_repo("acme", "deploy")
     config = (ROOT / "examples" / ".kubeguard.yaml").read_text()
@@ -71,14 +66,10 @@ def test_a_signed_delivery_becomes_a_review_through_the_queue(fake_github: FakeG
 
 
 def test_an_installation_token_refused_early_is_refreshed_and_the_request_repeated(
-        fake_github: FakeGitHub) -> None:
+        fake_github: FakeGitHub, rsa_key: tuple[str, str]) -> None:
     from bot.github_client import AppCredentials, installation_client
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private, public = rsa_key
     fake_github.register_app(99, public, installations={5: ["acme/deploy"]}, slug="kubeguard")
     fake_github.add_repo("acme", "deploy")
     fake_github.add_pull("acme", "deploy", 1, base_files={"a.yaml": "a: 1\n"}, head_files={"a.yaml": "a: 2\n"})
