@@ -25,12 +25,12 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import flask
 
 from bot import logs
-from bot.jobs import Job, QueueError, SqliteQueue
+from bot.jobs import Job, QueueError
 
 log = logging.getLogger("kubeguard.webhook")
 
@@ -39,6 +39,25 @@ REVIEW_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_revi
 _DELIVERY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _EVENT_RE = re.compile(r"^[a-z_]{1,64}$")
 _READ_CHUNK = 64 * 1024
+
+
+class DeliveryQueue(Protocol):
+    """What the webhook needs of a queue: ``bot.jobs.SqliteQueue`` and ``bot.rq_queue.RedisQueue`` are both one.
+
+    Each method raises ``QueueError`` when the queue cannot be reached.
+    """
+
+    def enqueue_delivery(self, delivery_id: str, jobs: list[Job]) -> bool:
+        """Record the delivery and queue its jobs before returning; False if the delivery was seen before."""
+        ...
+
+    def ping(self) -> None:
+        """Return if the queue can be used (``/healthz``)."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state (``/metrics``)."""
+        ...
 
 
 class BadDelivery(Exception):
@@ -104,7 +123,7 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def create_app(*, secret: str, queue: SqliteQueue, review_drafts: bool = False, max_body: int = 25 * 1024 * 1024,
+def create_app(*, secret: str, queue: DeliveryQueue, review_drafts: bool = False, max_body: int = 25 * 1024 * 1024,
                on_enqueue: Callable[[], None] | None = None) -> flask.Flask:
     """The webhook service as a WSGI app.
 
