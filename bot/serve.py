@@ -4,6 +4,9 @@ Process model: one gunicorn worker process with threads answers the webhook; the
 the reviews lives in that same process, started after the fork (``post_worker_init``), so the SQLite
 connections and threads are never shared across a fork. Jobs survive restarts in the queue file;
 ``recover()`` at start returns the jobs of a process that died to the queue.
+
+With ``KUBEGUARD_REDIS_URL`` the web processes only answer the webhook (the reviews run in ``kubeguard worker``
+processes), so gunicorn may run several of them: ``KUBEGUARD_WEB_PROCESSES`` (default 1).
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class ServiceSettings:
     write_interval: float = 1.0  # seconds between content-creating requests (GitHub's advice: >= 1)
     # KUBEGUARD_REDIS_URL: the queue is RQ on Redis (bot.rq_queue), drained by `kubeguard worker` processes
     redis_url: str | None = dataclasses.field(default=None, repr=False)
+    # gunicorn worker processes answering the webhook; more than one only on Redis (the embedded queue's
+    # worker pool lives in the one web process)
+    web_processes: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, need_secrets: bool = True) -> ServiceSettings:
@@ -82,6 +88,10 @@ class ServiceSettings:
         redis_url = environ.get("KUBEGUARD_REDIS_URL", "").strip() or None
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("KUBEGUARD_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        web_processes = _int(environ, "KUBEGUARD_WEB_PROCESSES", 1, 1, 64)
+        if web_processes > 1 and redis_url is None:
+            raise SettingsError("KUBEGUARD_WEB_PROCESSES above 1 needs KUBEGUARD_REDIS_URL (the embedded queue's "
+                                "workers live in the one web process)")
         if secret:
             logs.register_secret(secret)
         if private_key:
@@ -89,7 +99,7 @@ class ServiceSettings:
         return cls(webhook_secret=secret, app_id=app_id, private_key=private_key,
                    github_api_url=api_url.rstrip("/"), queue_path=queue_path, workers=workers,
                    review_drafts=drafts in _TRUE, max_attempts=attempts,
-                   write_interval=write_interval, redis_url=redis_url)
+                   write_interval=write_interval, redis_url=redis_url, web_processes=web_processes)
 
     def open_queue(self) -> Any:
         """``RedisQueue`` when ``KUBEGUARD_REDIS_URL`` is set, else the SQLite queue file."""
@@ -241,7 +251,8 @@ def serve(settings: ServiceSettings, host: str, port: int, handler: Handler, dev
     """Run the service until it is stopped (SIGTERM/SIGINT); returns the exit code.
 
     gunicorn with one worker process (``gthread``, a few threads for the webhook), the ``WorkerPool``
-    started in that process after the fork. ``dev=True``: Flask's development server in this process.
+    started in that process after the fork; on Redis, ``settings.web_processes`` worker processes and no pool.
+    ``dev=True``: Flask's development server in this process.
     """
     logs.configure(os.environ.get("KUBEGUARD_LOG_LEVEL", "INFO").upper())
     if dev:
@@ -254,7 +265,9 @@ def serve(settings: ServiceSettings, host: str, port: int, handler: Handler, dev
         return EXIT_OK
     options = {
         "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
-        "workers": 1,  # the pool and its SQLite connections live in this one worker
+        # embedded: the pool and its SQLite connections live in this one worker; on Redis the web processes
+        # share nothing but Redis
+        "workers": settings.web_processes if settings.redis_url else 1,
         "worker_class": "gthread",
         "threads": 8,
         "timeout": 30,
@@ -343,7 +356,8 @@ def add_serve_arguments(subparsers: Any, handler_factory: HandlerFactory) -> arg
         "serve", help="run the GitHub App's webhook service and its workers",
         description="Environment: KUBEGUARD_WEBHOOK_SECRET, KUBEGUARD_APP_ID, KUBEGUARD_PRIVATE_KEY or "
                     "KUBEGUARD_PRIVATE_KEY_PATH, GITHUB_API_URL, KUBEGUARD_QUEUE_PATH, KUBEGUARD_WORKERS, "
-                    "KUBEGUARD_REVIEW_DRAFTS, KUBEGUARD_JOB_ATTEMPTS.")
+                    "KUBEGUARD_REVIEW_DRAFTS, KUBEGUARD_JOB_ATTEMPTS, KUBEGUARD_WRITE_INTERVAL, "
+                    "KUBEGUARD_REDIS_URL, KUBEGUARD_WEB_PROCESSES (Redis only).")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port (default $PORT, else 8080)")
     parser.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")

@@ -388,6 +388,10 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     del inline["KUBEGUARD_PRIVATE_KEY_PATH"]
     again = ServiceSettings.from_env(inline)
     assert again.private_key == settings.private_key and again.github_api_url == "https://ghe.example/api/v3"
+    assert settings.web_processes == 1
+    scaled = ServiceSettings.from_env({**env, "KUBEGUARD_REDIS_URL": "redis://127.0.0.1:6379/0",
+                                       "KUBEGUARD_WEB_PROCESSES": "3"})
+    assert scaled.web_processes == 3
 
 
 @pytest.mark.parametrize(("change", "variable"), [
@@ -401,6 +405,8 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     ({"KUBEGUARD_WORKERS": "0"}, "KUBEGUARD_WORKERS"),
     ({"KUBEGUARD_REVIEW_DRAFTS": "maybe"}, "KUBEGUARD_REVIEW_DRAFTS"),
     ({"GITHUB_API_URL": "ftp://x"}, "GITHUB_API_URL"),
+    ({"KUBEGUARD_WEB_PROCESSES": "2"}, "KUBEGUARD_REDIS_URL"),  # the embedded queue's pool lives in one process
+    ({"KUBEGUARD_WEB_PROCESSES": "0", "KUBEGUARD_REDIS_URL": "redis://r:6379/0"}, "KUBEGUARD_WEB_PROCESSES"),
 ])
 def test_bad_settings_name_the_variable_and_hide_the_value(change: dict[str, str], variable: str) -> None:
     env = {"KUBEGUARD_WEBHOOK_SECRET": SECRET, "KUBEGUARD_APP_ID": "1", "KUBEGUARD_PRIVATE_KEY": _pem(), **change}
