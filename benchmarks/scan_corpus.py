@@ -7,8 +7,10 @@ Prints figures; asserts nothing. What it measures (issue 2, "Speed"):
 * correctness pass: every file scanned on its own, any exception escaping ``rules.scan`` caught,
   counted and printed (must be 0); problems listed;
 * scan time of the whole corpus as one stream (best of ``--repeat``), documents per second;
-* libyaml alone composing the same texts, with the composer ``rules._yaml`` uses and with plain
-  ``yaml.compose_all(..., Loader=yaml.CSafeLoader)``; the ratio scan/compose (target <= 3);
+* libyaml alone composing the same texts: PyYAML's own ``yaml.compose_all(..., Loader=yaml.CSafeLoader)``,
+  the issue's baseline (target: scan <= 3x), and, stricter, the composer ``rules._yaml`` uses (libyaml with
+  a cached resolver, ~25% faster than PyYAML's: the scan's own speed-up makes that ratio larger, so it is
+  printed without a target);
 * linearity: the corpus file list repeated 10 times, as one stream, against the x1 list scanned
   10 times back to back (target <= 10.5): the same number of samples on both sides, each as long;
 * memory: tracemalloc peak and ru_maxrss of a scan streaming from disk, in a fresh child process;
@@ -432,13 +434,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"libyaml compose (yaml.compose_all)      {fmt_t(plain_t)}")
     ratio = scan_best / comp_t.best
     cpu_ratio = scan_t.cpu_best / comp_t.cpu_best
-    print(f"ratio scan / compose                    {ratio:8.2f} x   (target <= 3; CPU time: {cpu_ratio:.2f} x)")
     print(f"ratio scan / compose_all                {scan_best / plain_t.best:8.2f} x   "
-          f"(CPU time: {scan_t.cpu_best / plain_t.cpu_best:.2f} x)")
+          f"(target <= 3; CPU time: {scan_t.cpu_best / plain_t.cpu_best:.2f} x)")
+    print(f"ratio scan / rules._yaml compose        {ratio:8.2f} x   "
+          f"(stricter, no target; CPU time: {cpu_ratio:.2f} x)")
     if failing:
         print(f"note: {len(failing)} file(s) raised inside a rule (problem kind 'internal')")
-    summary.append(("scan / libyaml compose (rules._yaml composer)", f"{ratio:.2f} x", "<= 3 x"))
     summary.append(("scan / libyaml compose_all, CSafeLoader", f"{scan_best / plain_t.best:.2f} x", "<= 3 x"))
+    summary.append(("scan / rules._yaml composer (stricter)", f"{ratio:.2f} x", ""))
     summary.append(("documents per second", f"{documents / scan_best:.0f}", ""))
 
     section(f"linearity (file list x1 and x{LINEAR_FACTOR}, read once, one stream each; {args.repeat} rounds)")
