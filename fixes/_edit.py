@@ -508,17 +508,43 @@ class Document:
                 lines.append(f"{pad}{name}: {_flow(value)}")
         return lines
 
-    def remove_entry(self, path: Path) -> Edit:
-        """Delete ``key: value`` with its lines (from a flow mapping: the entry and one separator)."""
-        edit = self._unterminated(self._remove_entry(path))
+    def remove_entry(self, path: Path, together: Iterable[Path] = ()) -> Edit:
+        """Delete ``key: value`` with its lines (from a flow mapping: the entry and one separator).
+
+        ``together``: the other paths the same fix removes (the entries after this one among them do not
+        count as left after it: see ``_gap_above``).
+        """
+        edit = self._unterminated(self._remove_entry(path, frozenset(together)))
         self.check_anchors(edit.start, edit.end)
         return edit
 
-    def remove_item(self, path: Path) -> Edit:
+    def remove_item(self, path: Path, together: Iterable[Path] = ()) -> Edit:
         """Delete a list item with its lines (from a flow list: the item and one separator)."""
-        edit = self._unterminated(self._remove_item(path))
+        edit = self._unterminated(self._remove_item(path, frozenset(together)))
         self.check_anchors(edit.start, edit.end)
         return edit
+
+    def _gap_above(self, start: int, column: int) -> int:
+        """The start of the blank lines right above the line at ``start``, which a removed entry (or item) at
+        ``column`` with nothing left after it in its collection takes along.
+
+        A blank line separates two entries of a collection (or a key from its first entry); with the entry
+        below it gone and nothing after it, it separates nothing the author wrote. Taking it is also what makes
+        fixes compose: keys are inserted above such an entry (a removable key is never an anchor), so without
+        it the blank line would end up on one side of an inserted key or the other depending on the order of
+        the fixes. Blank lines under a comment deeper than ``column`` stay: they belong to that comment and the
+        entry above it (see ``_past_deeper_comments``), and insertions after that entry go below them.
+        """
+        cursor = start
+        while cursor > 0:
+            above = self.line_start(cursor - 1)
+            line = self.text[above:cursor].rstrip("\r\n")
+            if line.strip():
+                if line.lstrip().startswith("#") and len(line) - len(line.lstrip()) > column:
+                    return start
+                break
+            cursor = above
+        return cursor
 
     def _unterminated(self, edit: Edit) -> Edit:
         """In a file without a final newline, ``key: {}`` written on the holding key's line, now the last
@@ -527,7 +553,7 @@ class Document:
             return edit
         return Edit(edit.start, edit.end, edit.text.removesuffix("\n").removesuffix("\r"))
 
-    def _remove_entry(self, path: Path) -> Edit:
+    def _remove_entry(self, path: Path, together: frozenset[Path]) -> Edit:
         parent = self.reach(path[:-1])
         if not isinstance(parent, MappingNode):
             raise Unfixable(f"{path[-1]} is not in a mapping")
@@ -544,8 +570,9 @@ class Document:
             return self._remove_flow(parent, spans, index)
         start = self.line_start(knode.start_mark.index)
         end = self.line_end(spans[index][1] - 1)
+        column = knode.start_mark.column
         if len(parent.value) == 1:
-            return self._emptied(path[:-1], self._above_comments(start, knode.start_mark.column), end, "{}")
+            return self._emptied(path[:-1], self._gap_above(self._above_comments(start, column), column), end, "{}")
         lead = self.text[start:knode.start_mark.index]
         if lead.strip():
             if index != 0 or lead.strip(" -"):
@@ -555,9 +582,12 @@ class Document:
             if self.line_start(following.start_mark.index) == end:
                 return Edit(knode.start_mark.index, following.start_mark.index, "")
             return Edit(knode.start_mark.index, end, "")
-        return Edit(self._above_comments(start, knode.start_mark.column), end, "")  # with the comment above it
+        first = self._above_comments(start, column)  # with the comment above it
+        if all((*path[:-1], k.value) in together for k, _ in parent.value[index + 1:] if isinstance(k, ScalarNode)):
+            first = self._gap_above(first, column)  # nothing left after it
+        return Edit(first, end, "")
 
-    def _remove_item(self, path: Path) -> Edit:
+    def _remove_item(self, path: Path, together: frozenset[Path]) -> Edit:
         seq = self.reach(path[:-1])
         index = path[-1]
         if not isinstance(seq, SequenceNode) or not isinstance(index, int) or not 0 <= index < len(seq.value):
@@ -572,10 +602,13 @@ class Document:
         if self.text[start:first].strip() != "-":
             raise Unfixable("the item does not start its own line")
         end = self.line_end(spans[index][1] - 1)
+        column = self.text.index("-", start) - start
         if len(seq.value) == 1:
-            return self._emptied(path[:-1], start, end, "[]")
-        dash = self.text.index("-", start)
-        return Edit(self._above_comments(start, dash - start), end, "")  # with the comment above it
+            return self._emptied(path[:-1], self._gap_above(start, column), end, "[]")
+        first = self._above_comments(start, column)  # with the comment above it
+        if all((*path[:-1], later) in together for later in range(index + 1, len(seq.value))):
+            first = self._gap_above(first, column)  # nothing left after it
+        return Edit(first, end, "")
 
     def _remove_flow(self, coll: Node, spans: list[tuple[int, int]], index: int) -> Edit:
         """Remove entry ``index`` of a flow collection with the separator after it (the last: before it)."""
@@ -592,8 +625,10 @@ class Document:
         """The only entry of a block collection removed: the key that holds it gets ``{}`` or ``[]``.
 
         One edit from the holding key's colon to the end of the removed lines; the key's own line
-        (a comment, trailing spaces) is kept, and so are the blank and comment lines between it and the
-        removed entry (the entry's own comment above it goes with it), as a removal that leaves others does.
+        (a comment, trailing spaces) is kept, and so are the comment lines between it and the removed entry;
+        the entry's own comment above it goes with it, and so do the blank lines right above them, as when the
+        last entry of a collection is removed (``_gap_above``): ``key: {}`` filled later, or keys inserted
+        before the entry was removed, give the same text.
         """
         holder = self.node(path[:-1]) if path else None
         found = self.entry(holder, str(path[-1])) if isinstance(holder, MappingNode) else None

@@ -78,9 +78,11 @@ def _doc_of(op: Op, home: int) -> int:
 def _doc_edits(doc: Document, ops: list[Op]) -> list[Edit]:
     sets = [(op.path, op.value) for op in ops if isinstance(op, Set)]
     edits = doc.set_values(sets) if sets else []
+    removed = [op.path for op in ops if isinstance(op, Remove)]
     for op in ops:
         if isinstance(op, Remove):
-            edits.append(doc.remove_item(op.path) if isinstance(op.path[-1], int) else doc.remove_entry(op.path))
+            remove = doc.remove_item if isinstance(op.path[-1], int) else doc.remove_entry
+            edits.append(remove(op.path, removed))
         elif isinstance(op, Append):
             edits.append(doc.append_item(op.path, op.value))
     return edits

@@ -106,6 +106,47 @@ def test_removals(text: str, path: tuple[Any, ...], expected: str) -> None:
     assert data(expected) is not None
 
 
+@pytest.mark.parametrize(("text", "path", "expected"), [
+    ("m:\n  a: 1\n\n  b: 2\nz: 1\n", ("m", "b"), "m:\n  a: 1\nz: 1\n"),  # the last entry: the blank goes too
+    ("m:\n  a: 1\n\n  # about b\n  b: 2\n", ("m", "b"), "m:\n  a: 1\n"),  # ... above its comment
+    ("m:\n  a: 1\n\n  b: 2\n  c: 3\n", ("m", "b"), "m:\n  a: 1\n\n  c: 3\n"),  # not the last: it stays
+    ("m:\n  a:\n    x: 1\n    # deeper\n\n  b: 2\n", ("m", "b"), "m:\n  a:\n    x: 1\n    # deeper\n\n"),
+    ("m:\n\n  b: 2\nz: 1\n", ("m", "b"), "m: {}\nz: 1\n"),  # emptied: the blank under the key goes
+    ("m:  # keep\n  # c\n\n  b: 2\nz: 1\n", ("m", "b"), "m: {}  # keep\n  # c\nz: 1\n"),
+    ("l:\n- a\n\n- b\nz: 1\n", ("l", 1), "l:\n- a\nz: 1\n"),
+    ("l:\n- a\n\n- b\n- c\n", ("l", 1), "l:\n- a\n\n- c\n"),
+    ("l:\r\n\r\n- a\r\nz: 1\r\n", ("l", 0), "l: []\r\nz: 1\r\n"),
+])
+def test_a_blank_line_goes_with_a_removed_entry_that_leaves_nothing_after_it(
+        text: str, path: tuple[Any, ...], expected: str) -> None:
+    assert remove(text, path) == expected
+
+
+def test_entries_removed_together_leave_no_blank_line_at_the_end() -> None:
+    text = "m:\n  a: 1\n\n  b: 2\n\n  c: 3\nz: 1\n"
+    doc = _doc(text)
+    paths = [("m", "b"), ("m", "c")]
+    assert apply(text, finish_edits(text, [doc.remove_entry(p, paths) for p in paths])) == "m:\n  a: 1\nz: 1\n"
+
+
+def test_an_emptied_mapping_with_a_blank_line_composes_with_an_insertion_after_it() -> None:
+    """``c:`` with a blank line above its only entry, which is removed, then ``c`` filled in again, and a key
+    inserted after ``c``: either order gives one text (the composition property's BLANK_BEFORE_EMPTIED_ONLY_KEY)."""
+    text = "m:\n  c:\n\n    add: 1\n  z: 1\n"
+    removable = frozenset({"c", "add"})
+
+    def insert(before: str, path: tuple[Any, ...], value: Any) -> str:
+        doc = Document(before, next(compose_documents(before)).node, removable)
+        return apply(before, doc.set_values([(path, value)]))
+
+    def empty_and_fill(before: str) -> str:
+        return insert(remove(before, ("m", "c", "add")), ("m", "c", "drop"), 1)
+
+    inserted_first = empty_and_fill(insert(text, ("m", "r"), 1))
+    emptied_first = insert(empty_and_fill(text), ("m", "r"), 1)
+    assert inserted_first == emptied_first == "m:\n  c:\n    drop: 1\n  r: 1\n  z: 1\n"
+
+
 def test_removing_an_anchor_that_is_used_elsewhere_is_refused() -> None:
     with pytest.raises(Unfixable, match="anchor &v"):
         remove("l:\n- &v {a: 1}\n- b\nm: *v\n", ("l", 0))

@@ -651,6 +651,15 @@ DEEPER_COMMENT_IN_EMPTIED = (
     "      image: healthyClusterRegistry.azurecr.io/app:1\n      securityContext:\n        capabilities:\n"
     "          # a comment\n\n          add:\n            - CHOWN\n        runAsNonRoot: false\n"
 )
+# A blank line between `capabilities:` and its only entry `add:`, which the strict capabilities fix removes before
+# filling in `drop`. Inserted first, `readOnlyRootFilesystem` went after `add`'s lines, below the blank line;
+# inserted after, right after `drop`, above it. The blank line now goes with the emptied entry, as it goes with any
+# removed entry that leaves nothing after it in its collection (regression, _edit.py: see `_gap_above`).
+BLANK_BEFORE_EMPTIED_ONLY_KEY = (
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n    - name: app\n"
+    "      image: healthyClusterRegistry.azurecr.io/app:1\n      securityContext:\n        capabilities:\n"
+    "\n          add:\n            - CHOWN\n        runAsNonRoot: false\n"
+)
 FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailing\r\nspec:\r\n"
              "    containers:\r\n    - name: app\r\n      image: 'bitnami/kafka'\r\n"
              "      securityContext: {privileged: true, runAsUser: 0}")
@@ -724,6 +733,7 @@ def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
     "container-allowed-capabilities"}), "container-allowed-capabilities"])
 @example(text=REMOVED_PORTS_LIST, order=LIMITS_AFTER_HOST_PORTS)
 @example(text=DEEPER_COMMENT_IN_EMPTIED, order=LAST_CAPABILITIES)
+@example(text=BLANK_BEFORE_EMPTIED_ONLY_KEY, order=LAST_CAPABILITIES)
 def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str, which: str) -> None:
     """All findings at once == one rule at a time, in any order; document by document == the whole file."""
     cfg = config(profile, which)
@@ -739,28 +749,6 @@ def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str, w
     manual = [sorted((r.finding.rule.id, r.finding.line, r.reason) for r in f.results if not r.fixed)
               for f in (whole, together)]
     assert manual[0] == manual[1]
-
-
-# Known limit, found by the extended run: a blank line between `capabilities:` and its only entry `add:`, which
-# the strict capabilities fix removes (the blank line kept, as `_emptied` keeps it) before filling in `drop`.
-# Inserted first, `readOnlyRootFilesystem` goes after `add`'s lines, below the blank line; inserted after, it
-# goes right after `drop`, above the blank line, which is now indistinguishable from one separating
-# `capabilities` from its next key. Skipping such blank lines would undo BLANK_BEFORE_ONLY_KEY or the case of a
-# removed first key; no placement rule found yet settles all three. Open: the data agree, the layout does not.
-BLANK_BEFORE_EMPTIED_ONLY_KEY = (
-    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n    - name: app\n"
-    "      image: healthyClusterRegistry.azurecr.io/app:1\n      securityContext:\n        capabilities:\n"
-    "\n          add:\n            - CHOWN\n        runAsNonRoot: false\n"
-)
-
-
-@pytest.mark.xfail(strict=True, reason="known limit: see BLANK_BEFORE_EMPTIED_ONLY_KEY")
-def test_blank_line_before_an_emptied_only_key_composes() -> None:
-    cfg = config("azure-current", "strict")
-    one_by_one = by_rules(BLANK_BEFORE_EMPTIED_ONLY_KEY, cfg, LAST_CAPABILITIES)
-    together = fix(BLANK_BEFORE_EMPTIED_ONLY_KEY, cfg).after
-    assert list(yaml.safe_load_all(one_by_one)) == list(yaml.safe_load_all(together))  # the data agree
-    assert one_by_one == together
 
 
 def test_the_generator_writes_what_it_means() -> None:
