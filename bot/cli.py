@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run an RQ worker for the Redis queue (KUBEGUARD_REDIS_URL)",
                             description="Reviews the jobs the webhook queued on Redis. Environment: "
                                         "KUBEGUARD_REDIS_URL and the variables of `kubeguard serve`. "
+                                        "KUBEGUARD_WORKER_HEARTBEAT=seconds (default 5) sets how fast a "
+                                        "killed worker's job is taken over (about 4 heartbeats). "
                                         "KUBEGUARD_JOB_HANDLER=module:function (a test/ops hook) runs that "
                                         "function on each job instead of the review.")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
@@ -268,20 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from bot import logs, rq_queue
+    from bot import logs, rq_queue, rq_worker
     from bot.serve import ServiceSettings, SettingsError
 
     hook = os.environ.get(rq_queue.HANDLER_ENV, "").strip()
     try:
         settings = ServiceSettings.from_env(os.environ, need_secrets=not hook)
         handler = rq_queue.load_handler(hook) if hook else _job_handler(settings)
+        timing = rq_worker.WorkerSettings.from_env(os.environ)
     except (SettingsError, ValueError, ImportError, AttributeError) as exc:
         raise UsageError(f"configuration error: {exc}") from None
     if not settings.redis_url:
         raise UsageError("set KUBEGUARD_REDIS_URL (redis://host:6379/0): the worker drains the Redis queue")
     logs.configure(os.environ.get("KUBEGUARD_LOG_LEVEL", "INFO").upper())
-    rq_queue.run_worker(settings.redis_url, burst=args.burst, simple=args.simple,
-                        handler=handler)  # type: ignore[arg-type]
+    rq_worker.run_worker(settings.redis_url, burst=args.burst, simple=args.simple,
+                         handler=handler, settings=timing)  # type: ignore[arg-type]
     return EXIT_OK
 
 

@@ -10,11 +10,12 @@ Guarantees, and how:
   queued; a second web process that gets the same redelivery sees the key and answers "duplicate".
 * **one job per pull request at a time, across worker processes**: ``perform`` takes a Redis lock
   (``redis.lock.Lock``) named after ``job.key`` without blocking. A job that cannot take it is *deferred*: it
-  enqueues a copy of itself ``LOCK_RETRY_DELAY`` seconds later (RQ's scheduler, hence ``work(with_scheduler=
+  enqueues a copy of itself ``lock_retry_delay`` seconds later (RQ's scheduler, hence ``work(with_scheduler=
   True)``) and returns, so the worker is free for other pull requests. We chose this over RQ's ``depends_on``
   chaining because a chain breaks when a link fails for good, expires, or two web processes race to append to
-  it; the lock only needs its timeout (``lock_timeout``, longer than the RQ job timeout) to free a pull request
-  whose worker died.
+  it. The lock is **short-lived and renewed**: it expires ``lock_ttl`` seconds (default 15) after its last
+  renewal, and a thread of the running job renews it every ``lock_ttl / 3``; a worker that dies stops
+  renewing, so its pull request is free again within ``lock_ttl``, not after the job timeout.
 * **a newer head sha supersedes a queued older one**: each enqueue stores the pull request's latest sha
   (``kubeguard:latest:<key>``); ``perform``, holding the lock, skips a job whose sha is not the latest.
 * **retries**: RQ's ``Retry(max=..., interval=[...])``; after the last attempt the RQ job stays in RQ's
@@ -22,8 +23,13 @@ Guarantees, and how:
 * **counts**: our own per-state sorted sets (``queued``/``running``/``done``/``dead``/``superseded``), because
   RQ's registries also hold the deferred copies; members older than ``RETENTION`` are dropped when counted.
 
-Delivery is at least once (a worker killed mid-review leaves the RQ job to RQ's abandoned-job handling and the
-review is idempotent), as with ``bot.jobs.SqliteQueue``.
+* **attempt numbers**: RQ counts retries per RQ job (``retries_left``); a deferred copy is a new RQ job, so it
+  is given the retries its original had left (``Retry(max=max_attempts - attempts_before - 1)``) and the
+  attempt number is always ``max_attempts - retries_left``, across retries, deferrals and abandoned re-runs.
+
+Delivery is at least once: a worker killed mid-review leaves its job in RQ's ``StartedJobRegistry``, where it
+is found abandoned once its heartbeats stop and re-run by another worker (``bot.rq_worker`` makes that take
+seconds, not RQ's default of up to ten minutes), and the review is idempotent, as with ``bot.jobs.SqliteQueue``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import contextlib
 import importlib
 import logging
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -45,17 +52,37 @@ log = logging.getLogger("kubeguard.rq_queue")
 PREFIX = "kubeguard:"
 QUEUE_NAME = "kubeguard"
 RETENTION = 7 * 24 * 3600  # dedupe keys, latest shas, job records and state entries are kept this long
-LOCK_RETRY_DELAY = 1  # seconds before a job that found its pull request busy tries again
+DEAD_RETENTION = 30 * 24 * 3600  # dead job records (waiting for `kubeguard jobs retry`) are kept this long
+LOCK_TTL = 15.0  # seconds a pull request's lock outlives its last renewal
+LOCK_RETRY_DELAY = 1.0  # seconds before a job that found its pull request busy tries again
 HANDLER_ENV = "KUBEGUARD_JOB_HANDLER"  # test/ops hook: "module:function" taking a Job, instead of run_job
 URL_ENV = "KUBEGUARD_REDIS_URL"
+EXIT_ORPHANED = 70  # a work horse whose worker process died exits with this (see _LockKeeper)
 
 _handler: Callable[[Job], None] | None = None
+_lock_settings: tuple[float, float] = (LOCK_TTL, LOCK_RETRY_DELAY)  # (ttl, retry delay) for perform
+_horse_parent: int | None = None  # in a forked work horse: the pid of the worker process that forked it
 
 
 def set_handler(handler: Callable[[Job], None] | None) -> None:
     """The function ``perform`` calls (``kubeguard worker`` sets it before working; tests may too)."""
     global _handler
     _handler = handler
+
+
+def set_lock_settings(ttl: float = LOCK_TTL, retry_delay: float = LOCK_RETRY_DELAY) -> None:
+    """The pull-request lock's expiry and the deferral delay ``perform`` uses in this worker process."""
+    global _lock_settings
+    if ttl <= 0 or retry_delay < 0:
+        raise ValueError("the lock ttl must be positive and the retry delay not negative")
+    _lock_settings = (ttl, retry_delay)
+
+
+def set_horse_parent(pid: int | None) -> None:
+    """Called in a work horse right after the fork (``bot.rq_worker``): the worker process's pid, so the horse
+    can tell that its worker died (it is then reparented) and stop instead of holding the lock as an orphan."""
+    global _horse_parent
+    _horse_parent = pid
 
 
 def load_handler(spec: str) -> Callable[[Job], None]:
@@ -92,19 +119,27 @@ def _connect(url: str) -> Any:
 
 
 class RedisQueue:
-    """The webhook's queue on Redis (see the module's docstring). ``url``: ``redis://host:port/db``."""
+    """The webhook's queue on Redis (see the module's docstring). ``url``: ``redis://host:port/db``.
+
+    ``lock_ttl`` and ``lock_retry_delay`` matter on the worker's side only (``perform`` builds its queue with
+    the worker's values); the web processes only enqueue.
+    """
 
     def __init__(self, url: str | None = None, *, connection: Any = None, max_attempts: int = 5,
                  retry_intervals: Sequence[int] = (10, 60, 300, 900), job_timeout: int = 600,
-                 lock_timeout: int | None = None, queue_name: str = QUEUE_NAME) -> None:
+                 lock_ttl: float = LOCK_TTL, lock_retry_delay: float = LOCK_RETRY_DELAY,
+                 queue_name: str = QUEUE_NAME) -> None:
         from rq import Queue
 
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if lock_ttl <= 0:
+            raise ValueError("lock_ttl must be positive")
         self.max_attempts = max_attempts
         self.retry_intervals = list(retry_intervals) or [0]
         self.job_timeout = job_timeout
-        self.lock_timeout = lock_timeout if lock_timeout is not None else job_timeout + 60
+        self.lock_ttl = lock_ttl
+        self.lock_retry_delay = lock_retry_delay
         if (url is None) == (connection is None):
             raise ValueError("give a Redis URL or a connection")
         self.redis = connection if connection is not None else _connect(url)
@@ -160,27 +195,30 @@ class RedisQueue:
         try:
             for job in jobs:
                 self.redis.set(self._latest_key(job), job.head_sha, ex=RETENTION)
-                self._submit(job, attempts=0)
+                self._submit(job, attempts_before=0)
         except Exception as exc:
             with contextlib.suppress(Exception):  # let GitHub's redelivery through: not all was queued
                 self.redis.delete(self._delivery_key(delivery_id))
             raise QueueError(f"redis: {type(exc).__name__}") from None
         return True
 
-    def _submit(self, job: Job, *, attempts: int, delay: float = 0) -> str:
+    def _submit(self, job: Job, *, attempts_before: int, delay: float = 0) -> str:
+        """One RQ job for ``job``, which has had ``attempts_before`` attempts already: it gets the retries
+        left (so ``perform``'s attempt number, ``max_attempts - retries_left``, continues the count)."""
         from rq import Retry
 
-        retry = Retry(max=self.max_attempts - 1, interval=self.retry_intervals) if self.max_attempts > 1 else None
+        retries = self.max_attempts - attempts_before - 1
+        retry = Retry(max=retries, interval=self.retry_intervals) if retries > 0 else None
         options: dict[str, Any] = {"retry": retry, "job_timeout": self.job_timeout, "result_ttl": 3600,
-                                   "failure_ttl": RETENTION, "description": f"review {job.key} {job.head_sha[:12]}",
+                                   "failure_ttl": DEAD_RETENTION,
+                                   "description": f"review {job.key} {job.head_sha[:12]}",
                                    "meta": {"delivery_id": job.delivery_id, "key": job.key}}
-        args = (job.to_json(), self.max_attempts, list(self.retry_intervals), self.job_timeout,
-                self.lock_timeout)
+        args = (job.to_json(), self.max_attempts, list(self.retry_intervals), self.job_timeout)
         if delay > 0:
             rq_job = self.rq.enqueue_in(timedelta(seconds=delay), perform, *args, **options)
         else:
             rq_job = self.rq.enqueue(perform, *args, **options)
-        self._set_state(job, "queued", rq_id=rq_job.id, attempts=attempts, keep_reason=attempts > 0)
+        self._set_state(job, "queued", rq_id=rq_job.id, attempts=attempts_before, keep_reason=attempts_before > 0)
         return str(rq_job.id)
 
     # -- state records ---------------------------------------------------------------------------------
@@ -199,25 +237,65 @@ class RedisQueue:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hsetnx(record_key, "created", now)
         pipe.hset(record_key, mapping=fields)
-        pipe.expire(record_key, RETENTION)
+        pipe.expire(record_key, DEAD_RETENTION if state == "dead" else RETENTION)
         for other in STATES:
             if other != state:
                 pipe.zrem(self._state_key(other), job.delivery_id)
         pipe.zadd(self._state_key(state), {job.delivery_id: now})
         pipe.execute()
 
-    def counts(self) -> dict[str, int]:
-        """Jobs per state (queued, running, done, dead, superseded) over the last ``RETENTION`` seconds."""
+    def record_lost(self, rq_job: Any, cause: str) -> None:
+        """The RQ job's worker (or work horse) died mid-run: its record goes back to ``queued`` (RQ retries it)
+        or to ``dead`` (no retries left). Only the record of that very RQ job (not of a newer copy) is changed."""
         try:
-            cutoff = time.time() - RETENTION
+            job = Job.from_json(rq_job.args[0])
+        except (IndexError, TypeError, ValueError, KeyError):
+            return
+        current = self.redis.hget(self._record_key(job.delivery_id), "rq_id")
+        if current is not None and current.decode() != rq_job.id:
+            return
+        retries = rq_job.retries_left or 0
+        state = "queued" if retries > 0 else "dead"
+        what = "re-queued" if retries > 0 else "no attempts left"
+        self._set_state(job, state, reason=f"{cause}; {what}")
+        log.warning("job %s of %s lost its worker (%s): %s", job.delivery_id, job.key, cause, state)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state (queued, running, done, dead, superseded) over their retention."""
+        try:
+            now = time.time()
             pipe = self.redis.pipeline(transaction=False)
             for state in STATES:
-                pipe.zremrangebyscore(self._state_key(state), "-inf", cutoff)
+                keep = DEAD_RETENTION if state == "dead" else RETENTION
+                pipe.zremrangebyscore(self._state_key(state), "-inf", now - keep)
                 pipe.zcard(self._state_key(state))
             values = pipe.execute()
         except Exception as exc:
             raise QueueError(f"redis: {type(exc).__name__}") from None
         return {state: int(values[2 * i + 1]) for i, state in enumerate(STATES)}
+
+    def purge(self, older_than: float | None = None, *, dead_older_than: float | None = None,
+              now: float | None = None) -> int:
+        """Forget done and superseded jobs unchanged for ``older_than`` seconds (default ``RETENTION``) and dead
+        ones for ``dead_older_than`` (default ``DEAD_RETENTION``); the number forgotten. The records expire by
+        themselves too; this is ``kubeguard jobs purge`` for an operator who wants them gone sooner. Delivery
+        ids are not touched: they expire after ``RETENTION`` (GitHub redelivers on request up to 3 days)."""
+        now = time.time() if now is None else now
+        limits = {"done": RETENTION if older_than is None else older_than,
+                  "superseded": RETENTION if older_than is None else older_than,
+                  "dead": DEAD_RETENTION if dead_older_than is None else dead_older_than}
+        removed = 0
+        for state, keep in limits.items():
+            key = self._state_key(state)
+            ids = [m.decode() for m in self.redis.zrangebyscore(key, "-inf", now - keep)]
+            if not ids:
+                continue
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.zrem(key, *ids)
+            pipe.delete(*(self._record_key(i) for i in ids))
+            pipe.execute()
+            removed += len(ids)
+        return removed
 
     def get(self, delivery_id: str) -> JobRecord | None:
         raw = self.redis.hgetall(self._record_key(delivery_id))
@@ -247,7 +325,7 @@ class RedisQueue:
         rq_id = self.redis.hget(self._record_key(delivery_id), "rq_id")
         if rq_id:
             self.rq.failed_job_registry.remove(rq_id.decode(), delete_job=True)
-        self._submit(record.job, attempts=0)
+        self._submit(record.job, attempts_before=0)
         return True
 
     # -- the worker's side -----------------------------------------------------------------------------
@@ -255,7 +333,7 @@ class RedisQueue:
     def lock(self, job: Job) -> Any:
         from redis.lock import Lock
 
-        return Lock(self.redis, self._lock_key(job), timeout=self.lock_timeout, blocking=False)
+        return Lock(self.redis, self._lock_key(job), timeout=self.lock_ttl, blocking=False)
 
     def latest_sha(self, job: Job) -> str | None:
         value = self.redis.get(self._latest_key(job))
@@ -266,8 +344,10 @@ class RedisQueue:
         ``done``). A failing handler's exception propagates (RQ retries it) after the state is recorded."""
         lock = self.lock(job)
         if not lock.acquire(blocking=False):
-            self._submit(job, attempts=attempt - 1, delay=LOCK_RETRY_DELAY)
+            self._submit(job, attempts_before=attempt - 1, delay=self.lock_retry_delay)
             return "deferred"
+        keeper = _LockKeeper(lock, job, interval=self.lock_ttl / 3, parent=_horse_parent)
+        keeper.start()
         try:
             latest = self.latest_sha(job)
             if latest is not None and latest != job.head_sha:
@@ -283,14 +363,53 @@ class RedisQueue:
             self._set_state(job, "done")
             return "done"
         finally:
+            keeper.stop()
             try:
                 lock.release()
-            except Exception:  # expired (the job ran longer than lock_timeout): nothing to release
+            except Exception:  # expired (renewals failed for longer than lock_ttl): nothing to release
                 log.warning("lock of %s had expired", job.key)
 
 
+class _LockKeeper:
+    """Renews a pull request's lock every ``interval`` seconds while its job runs (a daemon thread).
+
+    In a forked work horse (``parent`` set) it also watches the worker process: once the horse has been
+    reparented, its worker is dead, nobody will record the outcome and the job will be re-run elsewhere, so
+    the horse releases the lock and exits (``EXIT_ORPHANED``) rather than run on as an orphan beside the re-run.
+    """
+
+    def __init__(self, lock: Any, job: Job, *, interval: float, parent: int | None) -> None:
+        self.lock, self.job, self.interval, self.parent = lock, job, interval, parent
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"kubeguard-lock-{job.key}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(max(1.0, self.interval))
+
+    def _run(self) -> None:
+        from redis.exceptions import LockError
+
+        while not self._stop.wait(self.interval):
+            if self.parent is not None and os.getppid() != self.parent:
+                log.error("the worker process of job %s died; its work horse stops", self.job.delivery_id)
+                with contextlib.suppress(Exception):
+                    self.lock.release()
+                os._exit(EXIT_ORPHANED)
+            try:
+                self.lock.reacquire()
+            except LockError:  # expired and perhaps taken: the pull request is no longer serialised
+                log.error("lost the lock of %s while job %s ran", self.job.key, self.job.delivery_id)
+                return
+            except Exception as exc:  # Redis unreachable for a moment: try again at the next tick
+                log.warning("cannot renew the lock of %s: %s", self.job.key, type(exc).__name__)
+
+
 def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int] = (), job_timeout: int = 600,
-            lock_timeout: int | None = None) -> str:
+            *_legacy: Any) -> str:
     """The RQ job: run the handler for one ``Job`` (JSON) with the guarantees of ``RedisQueue.run``.
 
     The Redis connection is the worker's (the URL, which may hold a password, is not stored in the job).
@@ -306,26 +425,23 @@ def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int]
         if not url:
             raise RuntimeError(f"{URL_ENV} is not set")
         connection = _connect(url)
+    ttl, retry_delay = _lock_settings
     queue = RedisQueue(connection=connection, queue_name=current.origin if current is not None else QUEUE_NAME,
                        max_attempts=max_attempts, retry_intervals=list(retry_intervals) or [0],
-                       job_timeout=job_timeout, lock_timeout=lock_timeout)
-    retries_left = current.retries_left if current is not None else None
-    final = not (retries_left is not None and retries_left > 0)
-    attempt = max_attempts - (retries_left or 0) if max_attempts > 1 else 1
-    outcome = queue.run(job, _current_handler(), final_attempt=final, attempt=attempt)
+                       job_timeout=job_timeout, lock_ttl=ttl, lock_retry_delay=retry_delay)
+    retries_left = (current.retries_left if current is not None else None) or 0
+    attempt = max(1, max_attempts - retries_left)
+    outcome = queue.run(job, _current_handler(), final_attempt=retries_left == 0, attempt=attempt)
+    if outcome == "deferred" and current is not None:
+        current.result_ttl = 0  # an empty shell (its copy carries on): RQ deletes it instead of keeping it an hour
     log.info("job %s of %s: %s", job.delivery_id, job.key, outcome)
     return outcome
 
 
 def run_worker(url: str, *, queue_name: str = QUEUE_NAME, burst: bool = False, simple: bool = False,
-               handler: Callable[[Job], None] | None = None) -> bool:
-    """``kubeguard worker``: an RQ worker (with the scheduler, for retries and deferred jobs) on the queue."""
-    from rq import Queue, SimpleWorker, Worker
+               handler: Callable[[Job], None] | None = None, settings: Any = None) -> bool:
+    """``kubeguard worker`` (see ``bot.rq_worker.run_worker``)."""
+    from bot import rq_worker
 
-    if handler is not None:
-        set_handler(handler)
-    connection = _connect(url)
-    queue = Queue(queue_name, connection=connection)
-    worker_class = SimpleWorker if simple else Worker
-    worker = worker_class([queue], connection=connection)
-    return bool(worker.work(with_scheduler=True, burst=burst))
+    return rq_worker.run_worker(url, queue_name=queue_name, burst=burst, simple=simple, handler=handler,
+                                settings=settings)

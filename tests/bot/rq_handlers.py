@@ -19,3 +19,17 @@ def record(job: Job) -> None:
 
 def fail(job: Job) -> None:
     raise RuntimeError(f"boom for {job.delivery_id}")
+
+
+def hang_once(job: Job) -> None:
+    """The first call for delivery ``$KG_HANG`` writes ``<pid> <parent pid>`` to ``$KG_TEST_DIR/<delivery>.hung``
+    and hangs (a minute: the test kills its worker); every other call is ``record``."""
+    marker = os.path.join(os.environ["KG_TEST_DIR"], f"{job.delivery_id}.hung")
+    if job.delivery_id != os.environ.get("KG_HANG") or os.path.exists(marker):
+        record(job)
+        return
+    partial = f"{marker}.{os.getpid()}"
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(f"{os.getpid()} {os.getppid()}")
+    os.rename(partial, marker)  # the test sees the whole line or nothing
+    time.sleep(60)

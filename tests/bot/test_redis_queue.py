@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -91,32 +93,69 @@ def test_deliveries_are_deduplicated_across_web_processes(url: str) -> None:
     first.ping()
 
 
-def test_two_worker_processes_run_each_job_once_and_serialise_each_pull_request(url: str, tmp_path: Path) -> None:
-    log = tmp_path / "runs.csv"
-    env = {**os.environ, "KUBEGUARD_REDIS_URL": url, "KUBEGUARD_JOB_HANDLER": "rq_handlers:record",
-           "KG_TEST_LOG": str(log), "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-           "KUBEGUARD_LOG_LEVEL": "WARNING"}
+def worker_env(url: str, tmp_path: Path, handler: str, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "KUBEGUARD_REDIS_URL": url, "KUBEGUARD_JOB_HANDLER": handler,
+           "KG_TEST_LOG": str(tmp_path / "runs.csv"), "KG_TEST_DIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]), "KUBEGUARD_LOG_LEVEL": "WARNING", **extra}
     env.pop("KUBEGUARD_WEBHOOK_SECRET", None)
+    return env
+
+
+def start_workers(n: int, env: dict[str, str], cwd: Path) -> list[subprocess.Popen[bytes]]:
+    """``kubeguard worker`` processes, each the leader of its own process group (with its scheduler)."""
+    return [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=cwd,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            for _ in range(n)]
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.terminate()
+    for w in workers:
+        try:
+            w.wait(5)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
+        with contextlib.suppress(ProcessLookupError):  # a scheduler left behind in the group
+            os.killpg(w.pid, signal.SIGKILL)
+
+
+def runs(tmp_path: Path) -> list[tuple[str, float, float]]:
+    log = tmp_path / "runs.csv"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [(d, float(s), float(e)) for d, s, e in (line.split(",") for line in lines)]
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (an orphan reparented to a pid 1 that does not reap)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_two_worker_processes_run_each_job_once_and_serialise_each_pull_request(url: str, tmp_path: Path) -> None:
+    env = worker_env(url, tmp_path, "rq_handlers:record")
     queue = RedisQueue(url)
     ids = [f"d-{i}" for i in range(10)]
     for i, delivery in enumerate(ids):
         assert queue.enqueue(job(delivery, number=1 + i % 2))
-    workers = [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    workers = start_workers(2, env, tmp_path)
     try:
         wait_for(lambda: queue.counts()["done"] == 10 or any(w.poll() is not None for w in workers), 15,
                  "10 jobs done")
         assert all(w.poll() is None for w in workers), [w.stderr.read() for w in workers if w.stderr]
     finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            try:
-                w.wait(5)
-            except subprocess.TimeoutExpired:
-                w.kill()
-                w.wait()
-    rows = [line.split(",") for line in log.read_text().splitlines()]
+        stop_workers(workers)
+    rows = [line.split(",") for line in (tmp_path / "runs.csv").read_text().splitlines()]
     assert sorted(r[0] for r in rows) == sorted(ids)  # each exactly once
     for number in (1, 2):
         spans = sorted((float(s), float(e)) for d, s, e in rows if int(d[2:]) % 2 == number - 1)
@@ -136,6 +175,8 @@ def test_a_newer_head_sha_supersedes_a_queued_older_one(url: str) -> None:
     assert sorted(seen) == ["new", "other-pr"]
     record = queue.get("old")
     assert record is not None and record.state == "superseded" and SHA_B[:12] in (record.reason or "")
+    assert record.attempts == 0  # it never ran
+    assert [(r.job.delivery_id, r.attempts) for r in queue.list("done")] == [("new", 1), ("other-pr", 1)]
     assert queue.counts()["superseded"] == 1 and queue.counts()["done"] == 2
 
 
@@ -205,3 +246,90 @@ def test_kubeguard_worker_needs_the_redis_url(monkeypatch: pytest.MonkeyPatch, c
     monkeypatch.setenv("KUBEGUARD_JOB_HANDLER", "rq_handlers:record")
     assert main(["worker"]) == 2
     assert "KUBEGUARD_REDIS_URL" in capsys.readouterr().err
+
+
+def test_a_job_whose_worker_is_killed_is_rerun_by_another_and_its_pull_request_stays_serialised(
+        url: str, tmp_path: Path) -> None:
+    # heartbeat 1 s: abandoned 3 s after the last heartbeat, keepers every second, the lock lives 3 s
+    env = worker_env(url, tmp_path, "rq_handlers:hang_once", KUBEGUARD_WORKER_HEARTBEAT="1", KG_HANG="first")
+    queue = RedisQueue(url, max_attempts=3, retry_intervals=[1])
+    assert queue.enqueue(job("first"))
+    workers = start_workers(2, env, tmp_path)
+    horse = 0
+    try:
+        marker = tmp_path / "first.hung"
+        wait_for(marker.exists, 15, "the first attempt to start (and hang)")
+        horse, parent = map(int, marker.read_text().split())
+        record = queue.get("first")
+        assert record is not None and (record.state, record.attempts) == ("running", 1)
+        assert queue.enqueue(job("second"))  # the same pull request and head: it must wait for the first
+        wait_for(lambda: queue.rq.scheduled_job_registry.count > 0, 5, "the other worker to defer the second job")
+        [victim] = [w for w in workers if w.pid == parent]
+        survivor = next(w for w in workers if w is not victim)
+        killed_at = time.time()
+        os.killpg(victim.pid, signal.SIGKILL)  # the worker and its scheduler; the horse has a group of its own
+        victim.wait(5)
+        wait_for(lambda: queue.counts()["done"] == 2 or survivor.poll() is not None, 20, "both jobs done")
+        taken_over = time.time() - killed_at
+        assert survivor.poll() is None, survivor.stderr.read() if survivor.stderr else ""
+        wait_for(lambda: not alive(horse), 5, "the orphaned work horse to stop")
+    finally:
+        stop_workers(workers)
+        if horse and alive(horse):
+            os.kill(horse, signal.SIGKILL)
+    print(f"killed worker's job re-run and done {taken_over:.1f} s after the kill")
+    assert taken_over < 15
+    rows = runs(tmp_path)
+    assert sorted(d for d, _, _ in rows) == ["first", "second"]  # each ran to the end once, after the kill
+    assert all(start >= killed_at for _, start, _ in rows)  # nothing of the pull request ran beside the hung one
+    (_, _, earlier_end), (_, later_start, _) = sorted(rows, key=lambda r: r[1])
+    assert later_start >= earlier_end, f"the two jobs of one pull request overlapped: {rows}"
+    first, second = queue.get("first"), queue.get("second")
+    assert first is not None and (first.state, first.attempts) == ("done", 2)
+    assert second is not None and (second.state, second.attempts) == ("done", 1)
+    assert queue.counts() == {"queued": 0, "running": 0, "done": 2, "dead": 0, "superseded": 0}
+
+
+def test_attempt_numbers_continue_across_retries_and_deferrals(url: str, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    queue = RedisQueue(url, max_attempts=3, retry_intervals=[1])
+    assert queue.enqueue(job("flaky"))
+    calls: list[str] = []
+
+    def failing(j: Job) -> None:
+        calls.append(j.delivery_id)
+        raise RuntimeError(f"boom {len(calls)}")
+
+    def burst() -> None:
+        run_worker(url, burst=True, simple=True, handler=failing)
+
+    def state() -> tuple[str, int, str]:
+        record = queue.get("flaky")
+        assert record is not None
+        return record.state, record.attempts, record.reason or ""
+
+    burst()  # attempt 1 fails; its retry is due in a second
+    assert calls == ["flaky"] and state() == ("queued", 1, "RuntimeError: boom 1")
+    lock = queue.lock(job("flaky"))
+    assert lock.acquire(blocking=False)  # another worker is on this pull request
+    time.sleep(1.1)
+    burst()  # attempt 2 finds the pull request busy: deferred, not counted
+    assert calls == ["flaky"] and state() == ("queued", 1, "RuntimeError: boom 1")
+    assert queue.rq.finished_job_registry.count == 0  # the deferred shell is deleted, not kept an hour
+    lock.release()
+    time.sleep(1.1)
+    burst()  # the deferred copy runs as attempt 2 (not as a fresh attempt 1)
+    assert len(calls) == 2 and state() == ("queued", 2, "RuntimeError: boom 2")
+    time.sleep(1.1)
+    burst()
+    assert len(calls) == 3 and state() == ("dead", 3, "RuntimeError: boom 3")
+    time.sleep(1.1)
+    burst()
+    assert len(calls) == 3  # no attempt beyond max_attempts
+    monkeypatch.setenv("KUBEGUARD_REDIS_URL", url)
+    assert main(["jobs", "list"]) == 0
+    [row] = capsys.readouterr().out.splitlines()[1:]
+    assert row.split()[:5] == ["flaky", "octo/repo#1", SHA_A[:12], "dead", "3"]
+    assert queue.retry("flaky") and state()[:2] == ("queued", 0)  # an operator's retry starts a fresh count
