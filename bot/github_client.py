@@ -191,7 +191,7 @@ class GitHubClient:
         def fetch() -> list[PostedReviewComment]:
             pr = self._pull(number)
             return [PostedReviewComment(c.id, c.path, c.line, c.body or "", c.user.login if c.user else "",
-                                        c.in_reply_to_id, c.pull_request_review_id)
+                                        c.in_reply_to_id, c.pull_request_review_id, c.start_line)
                     for c in pr.get_review_comments()]
         return self._call(fetch)
 

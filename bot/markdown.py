@@ -7,6 +7,7 @@ fixes go in fences longer than any backtick run inside them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -16,8 +17,11 @@ from rules import Effect, Finding, Report
 
 SUMMARY_MARKER = "<!-- kubeguard:summary -->"
 FIXED_MARKER = "<!-- kubeguard:fixed -->"
+SUPERSEDED_MARKER = "<!-- kubeguard:superseded -->"
 FINGERPRINT_MARKER = "<!-- kubeguard:fingerprint={} -->"
 _FINGERPRINT = re.compile(r"<!-- kubeguard:fingerprint=([0-9a-f]{8,64}) -->")
+FIX_MARKER = "<!-- kubeguard:fix={} -->"
+_FIX = re.compile(r"<!-- kubeguard:fix=([0-9a-f]{16}) -->")
 MAX_TEXT = 65_000  # GitHub: comment bodies and check-run output at most 65,535 characters
 MESSAGE_CHARS = 300  # a message in a list is cut here
 
@@ -30,6 +34,27 @@ def fingerprint_of(body: str) -> str | None:
     """The fingerprint of a kubeguard comment (the last marker: quoted manifest text cannot forge it)."""
     found = _FINGERPRINT.findall(body or "")
     return found[-1] if found else None
+
+
+def fix_digest(kind: str, lines: Sequence[str]) -> str:
+    """A short digest of the fix a comment offers (``kind``: suggestion, diff or manual, and its text).
+
+    A later run compares it with the fix it would offer now: a suggestion written against older lines
+    would undo or garble the author's newer edits if applied, so such a comment is replaced.
+    """
+    return hashlib.sha256("\n".join([kind, *lines]).encode()).hexdigest()[:16]
+
+
+def fix_digest_of(body: str) -> str | None:
+    """The fix digest of a kubeguard comment (the last one before the fingerprint), None on older comments."""
+    found = _FIX.findall(body or "")
+    return found[-1] if found else None
+
+
+def superseded_reply(sha: str) -> str:
+    """The bot's one reply on a thread whose suggestion went out of date (a fresh comment replaces it)."""
+    return (f"The suggestion here no longer matches the file at {code(sha[:12])}; a fresh comment with an "
+            f"up-to-date suggestion replaces it. This thread stays for the discussion.\n\n{SUPERSEDED_MARKER}")
 
 
 # ---- escaping and fences -----------------------------------------------------------------------------
@@ -119,6 +144,12 @@ def comment_body(f: Finding, fp: str, result: fixes.FixResult | None, *, suggest
     parts = [header(f) + f"\nSecurity control: {rule.control.value}", quote(f.message), located,
              f"**Why it matters:** {escape(why(rule))}"]
     fixed = result is not None and result.fixed and (suggestion is not None or diff is not None)
+    if suggestion is not None and fixed:
+        digest = fix_digest("suggestion", suggestion)
+    elif diff is not None and fixed:
+        digest = fix_digest("diff", diff.split("\n"))
+    else:
+        digest = fix_digest("manual", [result.reason or ""] if result is not None else [])
     if fixed and result is not None:
         note = _SAFETY_NOTE.get(result.safety) if result.safety else None
         label = f" ({note})" if note and result.safety is not fixes.Safety.BEHAVIOUR else ""
@@ -134,7 +165,7 @@ def comment_body(f: Finding, fp: str, result: fixes.FixResult | None, *, suggest
         reason = result.reason if result is not None and result.reason else "no automatic fix could be verified"
         parts.append(f"**Manual fix:** {escape(reason)}. {_rst(rule.remediation)}")
     parts.append(suppress_help(rule.id))
-    parts.append(fingerprint_marker(fp))
+    parts.append(FIX_MARKER.format(digest) + "\n" + fingerprint_marker(fp))
     return "\n\n".join(parts)
 
 

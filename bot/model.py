@@ -53,6 +53,7 @@ class PostedReviewComment:
     author: str
     in_reply_to: int | None = None
     review_id: int | None = None
+    start_line: int | None = None  # first line of a multi-line comment
 
 
 @dataclass(frozen=True)
@@ -152,3 +153,6 @@ class ReviewPlan:
     check: CheckOutput
     current_fingerprints: frozenset[str] = field(default_factory=frozenset)  # every finding in the diff now
     blocking: bool = False  # a Deny finding is in the diff
+    # the bot's earlier comments on findings still present whose suggestion is out of date (a fresh comment
+    # is in ``comments``): deleted, or answered once where someone replied
+    superseded: tuple[PostedReviewComment, ...] = ()

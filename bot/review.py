@@ -110,12 +110,18 @@ def _order(f: Finding) -> tuple[str, int, int, str]:
 def compose(*, pr: PullRequest, head: Report, base: Report | None, fixes: Mapping[str, fixes_pkg.FixResult],
             diffs: Mapping[str, FileDiff], config: rules.Config, mode: FilterMode = FilterMode.DIFF_CONTEXT,
             max_comments: int = 50, posted: frozenset[str] = frozenset(), fail_on: str = "deny",
-            rejected: Sequence[ReviewComment] = ()) -> ReviewPlan:
+            rejected: Sequence[ReviewComment] = (), earlier: Sequence[PostedReviewComment] = (),
+            bot_login: str | None = None) -> ReviewPlan:
     """Everything to publish for ``pr`` at its head commit.
 
     ``fixes``: ``fingerprint(finding)`` → that finding's fix, verified alone against the head file.
     ``posted``: fingerprints the bot already commented on this pull request (not posted again).
     ``rejected``: comments GitHub refused on an earlier attempt (listed in the summary, not inline).
+    ``earlier``: the review comments on the pull request; with ``bot_login``, a posted fingerprint whose
+    comments by the bot are all out of date (outdated by GitHub, moved, or offering another fix than the
+    one for the head now) is commented afresh, and those comments go to ``ReviewPlan.superseded``.
+    Applying one suggestion changes lines that its neighbours' suggestions were written against: without
+    this, the rest would stay stale, and applying them would undo the first.
     """
     levels = _levels(fail_on)
     refused = {c.fingerprint for c in rejected}
@@ -128,30 +134,68 @@ def compose(*, pr: PullRequest, head: Report, base: Report | None, fixes: Mappin
 
     current = frozenset(fingerprint(f) for f in inline)
     blocking = any(f.effect is Effect.DENY for f in inline)
+    mine = _bot_threads(earlier, bot_login)
     candidates: list[tuple[ReviewComment, Finding]] = []
+    stale: dict[str, list[PostedReviewComment]] = {}
     seen: set[str] = set()
     refused_findings: list[Finding] = []
+    kept = 0
     for f in inline:
         fp = fingerprint(f)
-        if fp in seen or fp in posted:
+        if fp in seen:
             continue
         seen.add(fp)
         if fp in refused:
             refused_findings.append(f)
             continue
-        candidates.append((_comment(f, fp, fixes.get(fp), diffs[f.file]), f))
+        comment = _comment(f, fp, fixes.get(fp), diffs[f.file])
+        if fp in posted:
+            threads = mine.get(fp, [])
+            if not bot_login or any(_up_to_date(c, comment) for c in threads):
+                kept += 1
+                continue
+            stale[fp] = threads
+        candidates.append((comment, f))
     candidates.sort(key=lambda pair: (pair[0].path, pair[0].line, pair[0].start_line or pair[0].line,
                                       pair[1].rule.id, pair[0].fingerprint))
     cap = max(0, max_comments)
     comments = tuple(c for c, _ in candidates[:cap])
     overflow = [f for _, f in candidates[cap:]]
+    # an old comment goes only once its replacement is posted (one over the cap waits for the next push)
+    superseded = tuple(c for new in comments for c in stale.get(new.fingerprint, ()))
 
-    body = _review_body(pr, inline, len(comments), len(current & posted), overflow, cap, refused_findings,
-                        blocking)
+    body = _review_body(pr, inline, len(comments), kept, overflow, cap, refused_findings, blocking)
     summary = _summary(pr, head, base, config, mode, outside, dropped, refused_findings, diffs)
     check = _check(head, base, inline + outside, levels, fail_on, diffs, mode)
     return ReviewPlan(pr.head_sha, comments, body, ReviewEvent.REQUEST_CHANGES if blocking else ReviewEvent.COMMENT,
-                      summary, check, current, blocking)
+                      summary, check, current, blocking, superseded)
+
+
+def _bot_threads(earlier: Sequence[PostedReviewComment], bot_login: str | None) \
+        -> dict[str, list[PostedReviewComment]]:
+    """The bot's top-level comments by fingerprint, without threads it closed (fixed, superseded)."""
+    if not bot_login:
+        return {}
+    closed = {c.in_reply_to for c in earlier if c.author == bot_login and c.in_reply_to is not None
+              and (FIXED_MARKER in c.body or md.SUPERSEDED_MARKER in c.body)}
+    out: dict[str, list[PostedReviewComment]] = {}
+    for c in earlier:
+        fp = fingerprint_of(c.body) if c.author == bot_login and c.in_reply_to is None else None
+        if fp is not None and c.id not in closed:
+            out.setdefault(fp, []).append(c)
+    return out
+
+
+def _up_to_date(posted: PostedReviewComment, new: ReviewComment) -> bool:
+    """True when a posted comment still sits where ``new`` would and offers the same fix.
+
+    A comment from before fix digests existed is judged by its place alone.
+    """
+    if posted.line is None or posted.line != new.line or (posted.start_line or posted.line) != (new.start_line
+                                                                                                or new.line):
+        return False
+    digest = md.fix_digest_of(posted.body)
+    return digest is None or digest == md.fix_digest_of(new.body)
 
 
 def _effects(findings: Sequence[Finding]) -> str:

@@ -10,10 +10,11 @@ import pytest
 
 import fixes
 import rules
+from bot import markdown as md
 from bot import review
 from bot.diffmap import FileDiff, FilterMode, file_diffs
 from bot.formats import fingerprint
-from bot.markdown import MAX_TEXT, bounded
+from bot.markdown import MAX_TEXT, bounded, fingerprint_of
 from bot.model import (
     AnnotationLevel,
     ChangedFile,
@@ -212,6 +213,79 @@ def test_posted_fingerprints_are_skipped(pair: Scenario) -> None:
     later = pair.compose(posted=posted)
     assert [c.fingerprint for c in later.comments] == [c.fingerprint for c in plan.comments[5:]]
     assert "5 already commented earlier" in later.body
+
+
+BOT = "kubeguard[bot]"
+
+
+def as_posted(plan: ReviewPlan, first_id: int = 100) -> list[PostedReviewComment]:
+    """The plan's comments as GitHub lists them once posted by the bot."""
+    return [PostedReviewComment(first_id + i, c.path, c.line, c.body, BOT, start_line=c.start_line)
+            for i, c in enumerate(plan.comments)]
+
+
+def test_up_to_date_comments_are_kept_and_out_of_date_ones_replaced(pair: Scenario) -> None:
+    plan = pair.compose()
+    posted = as_posted(plan)
+    fps = frozenset(c.fingerprint for c in plan.comments)
+    again = pair.compose(posted=fps, earlier=posted, bot_login=BOT)
+    assert again.comments == () and again.superseded == ()
+    assert f"{len(fps)} already commented earlier" in again.body
+
+    by_fp = {c.fingerprint: c for c in plan.comments}
+    limits = fingerprint(pair.finding("container-resource-limits"))
+    images = fingerprint(pair.finding("container-allowed-images"))
+    privileged = fingerprint(pair.finding("container-no-privilege"))
+    changed = []
+    for c in posted:
+        if fingerprint_of(c.body) == limits:  # GitHub marked it outdated
+            c = PostedReviewComment(c.id, c.path, None, c.body, BOT)
+        elif fingerprint_of(c.body) == images:  # its suggestion was written against other lines
+            c = PostedReviewComment(c.id, c.path, c.line, c.body.replace(
+                md.fix_digest_of(c.body) or "", "0" * 16), BOT, start_line=c.start_line)
+        elif fingerprint_of(c.body) == privileged:  # moved: it no longer covers the lines of the fix
+            c = PostedReviewComment(c.id, c.path, c.line + 1, c.body, BOT, start_line=c.start_line)
+        changed.append(c)
+    later = pair.compose(posted=fps, earlier=changed, bot_login=BOT)
+    assert sorted(c.fingerprint for c in later.comments) == sorted([limits, images, privileged])
+    assert all(c == by_fp[c.fingerprint] for c in later.comments)  # the fix for the head as it is now
+    assert sorted(c.id for c in later.superseded) == sorted(
+        c.id for c in posted if fingerprint_of(c.body) in (limits, images, privileged))
+
+    # a human's comment, or the bot's reply, never counts as the bot's comment on a finding
+    forged = [PostedReviewComment(1, PATH, c.line, c.body, "mallory", start_line=c.start_line) for c in posted]
+    assert len(pair.compose(posted=fps, earlier=forged, bot_login=BOT).comments) == len(fps)
+    # a thread the bot closed as superseded no longer holds the finding: a fresh comment is posted
+    closing = PostedReviewComment(999, PATH, 1, md.superseded_reply("abc" * 14), BOT, in_reply_to=posted[0].id)
+    fresh = pair.compose(posted=fps, earlier=[*posted, closing], bot_login=BOT)
+    assert [c.fingerprint for c in fresh.comments] == [fingerprint_of(posted[0].body)]
+    assert fresh.superseded == ()
+
+
+def test_a_replacement_over_the_cap_leaves_the_old_comment_in_place(pair: Scenario) -> None:
+    plan = pair.compose()
+    outdated = [PostedReviewComment(c.id, c.path, None, c.body, BOT) for c in as_posted(plan)]
+    fps = frozenset(c.fingerprint for c in plan.comments)
+    later = pair.compose(posted=fps, earlier=outdated, bot_login=BOT, max_comments=2)
+    assert len(later.comments) == 2
+    assert sorted(fingerprint_of(c.body) for c in later.superseded) == sorted(c.fingerprint for c in later.comments)
+
+
+def test_older_comments_without_a_fix_digest_are_judged_by_their_place(pair: Scenario) -> None:
+    plan = pair.compose()
+    fps = frozenset(c.fingerprint for c in plan.comments)
+    older = [PostedReviewComment(c.id, c.path, c.line, re.sub(r"<!-- kubeguard:fix=[0-9a-f]+ -->\n", "", c.body),
+                                 BOT, start_line=c.start_line) for c in as_posted(plan)]
+    assert all(md.fix_digest_of(c.body) is None for c in older)
+    assert pair.compose(posted=fps, earlier=older, bot_login=BOT).comments == ()
+
+
+def test_a_forged_fix_marker_inside_a_suggestion_does_not_count() -> None:
+    forged = UNHEALTHY.replace("hostPID: true", "hostPID: true # <!-- kubeguard:fix=0000000000000000 -->")
+    s = Scenario(forged, HEALTHY, CONFIG)
+    plan = s.compose()
+    (c,) = [c for c in plan.comments if "0000000000000000" in c.body]
+    assert md.fix_digest_of(c.body) != "0" * 16
 
 
 def test_cap_with_overflow_listed_in_the_body(pair: Scenario) -> None:
