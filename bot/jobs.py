@@ -16,6 +16,13 @@ States::
 Delivery is **at least once**: a worker killed after the review was published but before ``complete``
 committed leaves a lease that ``recover`` hands out again. That is safe because the review pipeline is
 idempotent (comments carry fingerprints, the summary is edited in place).
+
+Retention (``purge``, run hourly by the ``WorkerPool``'s heartbeat and by ``kubeguard jobs purge``): done and
+superseded jobs are forgotten ``retention`` seconds (default 7 days) after their last change; dead jobs are
+kept until retried or ``dead_retention`` (default 30 days) old, because a dead job is work nobody has done yet
+and an operator may only look weekly; queued and running jobs are never purged. Delivery ids, the dedupe
+record, are kept for the retention too, and never less than ``MIN_DELIVERY_RETENTION``: GitHub lets anyone
+with access redeliver a delivery of the last 3 days (UI or API), which must still be recognised as a duplicate.
 """
 
 from __future__ import annotations
@@ -39,6 +46,13 @@ from bot import logs
 log = logging.getLogger("kubeguard.jobs")
 
 STATES = ("queued", "running", "done", "dead", "superseded")
+DAY = 24 * 3600
+RETENTION = 7 * DAY  # done and superseded jobs are purged this long after their last change
+DEAD_RETENTION = 30 * DAY  # dead jobs wait this long for `kubeguard jobs retry`
+# GitHub redelivers on request any delivery of the last 3 days: its id must still be known (plus a day's margin)
+MIN_DELIVERY_RETENTION = 4 * DAY
+PURGE_INTERVAL = 3600.0  # the worker pool purges this often
+_PURGE_BATCH = 500  # rows per transaction: the webhook's inserts never wait for a long delete
 # A process's identity in lease owners: the pid alone is not enough, a restarted container reuses pid 1.
 _PROCESS_TOKEN = uuid.uuid4().hex[:12]
 
@@ -64,6 +78,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, not_before);
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key, state);
+CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (state, updated);
+CREATE INDEX IF NOT EXISTS jobs_delivery ON jobs (delivery_id);
+CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received);
 """
 
 
@@ -124,6 +141,14 @@ class JobRecord:
     updated: float
 
 
+@dataclass(frozen=True)
+class Purged:
+    """What one ``purge`` removed."""
+
+    jobs: int
+    deliveries: int
+
+
 class QueueError(Exception):
     """The queue database cannot be opened or used."""
 
@@ -171,9 +196,14 @@ class SqliteQueue:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, max_attempts: int = 5, base_delay: float = 10.0,
-                 max_delay: float = 3600.0, lease_seconds: float = 600.0, busy_timeout: float = 30.0) -> None:
+                 max_delay: float = 3600.0, lease_seconds: float = 600.0, busy_timeout: float = 30.0,
+                 retention: float = RETENTION, dead_retention: float = DEAD_RETENTION) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if retention < 0 or dead_retention < 0:
+            raise ValueError("retention cannot be negative")
+        self.retention = retention
+        self.dead_retention = dead_retention
         self.path = Path(path)
         self.max_attempts = max_attempts
         self.base_delay = base_delay
@@ -390,6 +420,36 @@ class SqliteQueue:
                                "WHERE id = ? AND state = 'dead'", (now, delivery_id))
             return cur.rowcount == 1
 
+    def purge(self, older_than: float | None = None, *, dead_older_than: float | None = None,
+              now: float | None = None) -> Purged:
+        """Delete done and superseded jobs unchanged for ``older_than`` seconds (default ``retention``), dead jobs
+        unchanged for ``dead_older_than`` (default ``dead_retention``), and the delivery ids older than
+        ``max(older_than, MIN_DELIVERY_RETENTION)`` that no remaining job belongs to. ``now`` is for tests."""
+        now = time.time() if now is None else now
+        older = self.retention if older_than is None else older_than
+        dead = self.dead_retention if dead_older_than is None else dead_older_than
+        if older < 0 or dead < 0:
+            raise ValueError("ages cannot be negative")
+        jobs = self._delete_batches(
+            "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE (state IN ('done', 'superseded') "
+            "AND updated < ?) OR (state = 'dead' AND updated < ?) LIMIT ?)", (now - older, now - dead))
+        deliveries = self._delete_batches(
+            "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries AS d WHERE d.received < ? "
+            "AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.delivery_id = d.delivery_id) LIMIT ?)",
+            (now - max(older, MIN_DELIVERY_RETENTION),))
+        if jobs or deliveries:
+            log.info("purged the queue", extra=logs.fields(jobs=jobs, deliveries=deliveries))
+        return Purged(jobs, deliveries)
+
+    def _delete_batches(self, sql: str, params: tuple[Any, ...]) -> int:
+        total = 0
+        while True:
+            with self._write() as conn:
+                count = conn.execute(sql, (*params, _PURGE_BATCH)).rowcount
+            total += count
+            if count < _PURGE_BATCH:
+                return total
+
     def counts(self) -> dict[str, int]:
         """Jobs per state, every state present."""
         result = dict.fromkeys(STATES, 0)
@@ -408,9 +468,11 @@ class WorkerPool:
     """
 
     def __init__(self, queue: SqliteQueue, handler: Callable[[Job], None], threads: int = 2, *,
-                 poll_interval: float = 0.25, lease_seconds: float | None = None) -> None:
+                 poll_interval: float = 0.25, lease_seconds: float | None = None,
+                 purge_interval: float | None = PURGE_INTERVAL) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
+        self.purge_interval = purge_interval  # None: never purge (another process does)
         self.queue = queue
         self.handler = handler
         self.threads = threads
@@ -500,8 +562,18 @@ class WorkerPool:
                     self._running.pop(job.delivery_id, None)
 
     def _heartbeat(self) -> None:
+        """Renew the leases of the running jobs; purge the queue every ``purge_interval`` (first soon after start)."""
         interval = max(0.05, self.lease_seconds / 3)
+        if self.purge_interval is not None:
+            interval = min(interval, max(0.05, self.purge_interval))
+        next_purge = time.monotonic()
         while not self._stop.wait(interval):
+            if self.purge_interval is not None and time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + self.purge_interval
+                try:
+                    self.queue.purge()
+                except (QueueError, sqlite3.Error) as exc:
+                    log.error("cannot purge the queue", extra=logs.fields(error=f"{type(exc).__name__}: {exc}"))
             with self._running_lock:
                 running = list(self._running.values())
             for job, worker_id in running:

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot.jobs import STATES, Job, JobRecord, QueueError
+from bot.jobs import STATES, Job, JobRecord, Purged, QueueError
 
 log = logging.getLogger("kubeguard.rq_queue")
 
@@ -275,11 +275,11 @@ class RedisQueue:
         return {state: int(values[2 * i + 1]) for i, state in enumerate(STATES)}
 
     def purge(self, older_than: float | None = None, *, dead_older_than: float | None = None,
-              now: float | None = None) -> int:
+              now: float | None = None) -> Purged:
         """Forget done and superseded jobs unchanged for ``older_than`` seconds (default ``RETENTION``) and dead
-        ones for ``dead_older_than`` (default ``DEAD_RETENTION``); the number forgotten. The records expire by
-        themselves too; this is ``kubeguard jobs purge`` for an operator who wants them gone sooner. Delivery
-        ids are not touched: they expire after ``RETENTION`` (GitHub redelivers on request up to 3 days)."""
+        ones for ``dead_older_than`` (default ``DEAD_RETENTION``). The records expire by themselves too; this is
+        ``kubeguard jobs purge`` for an operator who wants them gone sooner. Delivery ids are not touched: they
+        expire after ``RETENTION``, past GitHub's 3 days of redelivery on request."""
         now = time.time() if now is None else now
         limits = {"done": RETENTION if older_than is None else older_than,
                   "superseded": RETENTION if older_than is None else older_than,
@@ -295,7 +295,7 @@ class RedisQueue:
             pipe.delete(*(self._record_key(i) for i in ids))
             pipe.execute()
             removed += len(ids)
-        return removed
+        return Purged(removed, 0)
 
     def get(self, delivery_id: str) -> JobRecord | None:
         raw = self.redis.hgetall(self._record_key(delivery_id))

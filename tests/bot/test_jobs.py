@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import Job, SqliteQueue, WorkerPool, worker_identity
+from bot.jobs import Job, Purged, SqliteQueue, WorkerPool, worker_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA1, SHA2, SHA3 = "1" * 40, "2" * 40, "3" * 40
@@ -188,14 +188,15 @@ def test_recover_requeues_jobs_of_a_dead_process_and_expired_leases_only(path: P
     host = socket.gethostname()
     dead_owner = f"{host}:{_dead_pid()}:0123abcd:w0"
     crashed = q.claim(dead_owner)                                   # its process died (simulated crash)
-    expired = q.claim("elsewhere:1:x:w0", lease_seconds=0.01)       # another host, lease ran out
     alive = q.claim(worker_identity("w0"))                          # this process: still working
     other_host = q.claim("elsewhere:2:x:w0", lease_seconds=60)      # another host, lease still valid
+    # claimed last: a claim after it could find the short lease expired and take that job back first
+    expired = q.claim("elsewhere:1:x:w0", lease_seconds=0.01)       # another host, lease ran out
     assert None not in (crashed, expired, alive, other_host)
     time.sleep(0.02)
     assert q.recover() == 2
     states = {r.job.delivery_id: r.state for r in q.list()}
-    assert states == {"d-0": "queued", "d-1": "queued", "d-2": "running", "d-3": "running"}
+    assert states == {"d-0": "queued", "d-1": "running", "d-2": "running", "d-3": "queued"}
     assert "lease" in (q.get("d-0").reason or "")  # type: ignore[union-attr]
     # a job whose worker dies every time goes dead instead of looping
     again = q.claim(dead_owner)
@@ -278,3 +279,118 @@ def test_kill_9_mid_run_then_other_processes_recover_and_drain(path: Path, tmp_p
     repeats = len(lines) - n
     assert 0 <= repeats <= before["running"], "only the jobs running at the kill ran twice, nothing else"
     assert done_before < n
+
+
+def _age(q: SqliteQueue, delivery: str, seconds: float) -> None:
+    """Make a job (and its delivery) look ``seconds`` older, as if it had been sitting in the file that long."""
+    with q._write() as conn:
+        conn.execute("UPDATE jobs SET created = created - ?, updated = updated - ? WHERE id = ?",
+                     (seconds, seconds, delivery))
+        conn.execute("UPDATE deliveries SET received = received - ? WHERE delivery_id = ?", (seconds, delivery))
+
+
+def test_purge_forgets_old_finished_jobs_keeps_dead_ones_longer_and_dedupe_holds_for_the_redelivery_window(
+        path: Path) -> None:
+    day = 24 * 3600
+    q = SqliteQueue(path, max_attempts=1)  # defaults: 7 days, dead 30 days
+    names = ("done-old", "done-new", "sup-old", "dead-old", "dead-ancient", "running-old", "queued-old")
+    for number, name in enumerate(names, start=10):
+        assert q.enqueue(job(name, number=number))
+    for name in ("done-old", "done-new"):
+        claimed = q.claim("w")
+        assert claimed is not None and claimed.delivery_id == name
+        q.complete(claimed)
+    assert q.enqueue(job("sup-new", number=12, sha=SHA2))  # supersedes sup-old
+    for name in ("dead-old", "dead-ancient", "running-old"):
+        claimed = q.claim("w")
+        assert claimed is not None and claimed.delivery_id == name
+        if name.startswith("dead"):
+            assert q.fail(claimed, "boom") == "dead"
+    _age(q, "done-old", 8 * day)
+    _age(q, "sup-old", 8 * day)
+    _age(q, "dead-old", 8 * day)
+    _age(q, "dead-ancient", 31 * day)
+    _age(q, "queued-old", 40 * day)
+    _age(q, "running-old", 40 * day)
+    purged = q.purge()
+    assert purged.jobs == 3  # done-old, sup-old, dead-ancient
+    left = {r.job.delivery_id: r.state for r in q.list()}
+    assert left == {"done-new": "done", "dead-old": "dead", "running-old": "running", "queued-old": "queued",
+                    "sup-new": "queued"}
+    # eight days is past GitHub's three-day redelivery window: those deliveries are forgotten; younger ones kept
+    assert purged.deliveries == 3 and not q.seen("done-old") and q.seen("done-new")
+    assert q.enqueue(job("done-new")) is False
+
+    # a retention shorter than the redelivery window still keeps the delivery ids for four days
+    short = SqliteQueue(path.with_name("short.sqlite3"), retention=3600)
+    assert short.enqueue(job("recent", number=900))
+    claimed = short.claim("w")
+    assert claimed is not None and claimed.delivery_id == "recent"
+    short.complete(claimed)
+    _age(short, "recent", 2 * day)
+    assert short.purge().jobs == 1 and short.get("recent") is None
+    assert short.enqueue(job("recent", number=900)) is False, "a redelivery 2 days later is still a duplicate"
+    assert short.purge(now=time.time() + 3 * day).deliveries == 1  # five days old: forgotten
+    assert short.enqueue(job("recent", number=900)) is True
+
+    # kubeguard jobs purge: ages on the command line, dead jobs only when asked
+    assert q.purge(older_than=0, dead_older_than=40 * day).jobs == 1  # done-new
+    assert q.purge(older_than=0, dead_older_than=0).jobs == 1  # dead-old
+    with pytest.raises(ValueError):
+        q.purge(older_than=-1)
+
+
+def test_purge_deletes_in_batches(path: Path) -> None:
+    q = SqliteQueue(path)
+    assert q.enqueue_delivery("check-run", [job(f"check-run:{i}", number=i) for i in range(1_200)])
+    with q._write() as conn:  # as if all had run a week and a day ago (1,200 claims would take a while)
+        conn.execute("UPDATE jobs SET state = 'done', updated = updated - ?", (8 * 24 * 3600,))
+    assert q.purge() == Purged(jobs=1_200, deliveries=0)  # more than two batches; the delivery is 0 days old
+    assert q.counts()["done"] == 0 and q.seen("check-run")
+
+
+def test_the_pool_purges_on_its_heartbeat(path: Path) -> None:
+    q = SqliteQueue(path, retention=0.2)
+    ran: list[str] = []
+    pool = WorkerPool(q, lambda j: ran.append(j.delivery_id), threads=2, lease_seconds=30, purge_interval=0.1,
+                      poll_interval=0.01)
+    for i in range(5):
+        assert q.enqueue(job(f"d-{i}", number=i))
+    pool.start()
+    try:
+        assert pool.drain(10)
+        deadline = time.monotonic() + 10
+        while q.list() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        assert pool.stop()
+    assert sorted(ran) == [f"d-{i}" for i in range(5)]
+    assert q.list() == []
+    assert q.enqueue(job("d-3", number=3)) is False  # the delivery ids stay for the redelivery window
+
+
+def test_kubeguard_jobs_purge(path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    q = SqliteQueue(path, max_attempts=1)
+    for name in ("a", "b"):
+        assert q.enqueue(job(name, number=ord(name)))
+    done = q.claim("w")
+    assert done is not None
+    q.complete(done)
+    dead = q.claim("w")
+    assert dead is not None
+    q.fail(dead, "boom")
+    monkeypatch.delenv("KUBEGUARD_REDIS_URL", raising=False)
+    monkeypatch.setenv("KUBEGUARD_QUEUE_PATH", str(path))
+    assert main(["jobs", "purge"]) == 0  # the defaults: both are young
+    assert "purged 0 job(s)" in capsys.readouterr().out
+    assert main(["jobs", "purge", "--older-than", "0s"]) == 0
+    assert "purged 1 job(s)" in capsys.readouterr().out
+    assert [r.state for r in q.list()] == ["dead"]
+    assert main(["jobs", "purge", "--older-than", "0", "--dead-older-than", "0h"]) == 0
+    assert q.list() == [] and q.seen("a")
+    with pytest.raises(SystemExit) as usage:
+        main(["jobs", "purge", "--older-than", "soon"])
+    assert usage.value.code == 2 and "not a duration" in capsys.readouterr().err

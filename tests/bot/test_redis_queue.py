@@ -333,3 +333,25 @@ def test_attempt_numbers_continue_across_retries_and_deferrals(url: str, monkeyp
     [row] = capsys.readouterr().out.splitlines()[1:]
     assert row.split()[:5] == ["flaky", "octo/repo#1", SHA_A[:12], "dead", "3"]
     assert queue.retry("flaky") and state()[:2] == ("queued", 0)  # an operator's retry starts a fresh count
+
+
+def test_purge_on_redis_forgets_finished_records_and_keeps_dedupe(url: str, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    queue = RedisQueue(url, max_attempts=1)
+    assert queue.enqueue(job("ok")) and queue.enqueue(job("bad", number=2))
+
+    def handler(j: Job) -> None:
+        if j.delivery_id == "bad":
+            raise RuntimeError("boom")
+
+    run_worker(url, burst=True, simple=True, handler=handler)
+    assert queue.counts()["done"] == 1 and queue.counts()["dead"] == 1
+    assert queue.purge().jobs == 0  # young
+    monkeypatch.setenv("KUBEGUARD_REDIS_URL", url)
+    assert main(["jobs", "purge", "--older-than", "0s"]) == 0
+    assert "purged 1 job(s)" in capsys.readouterr().out
+    assert queue.get("ok") is None and queue.get("bad") is not None
+    assert queue.purge(0, dead_older_than=0).jobs == 1 and queue.list() == []
+    assert queue.enqueue(job("ok")) is False  # the delivery id is still known
