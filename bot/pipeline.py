@@ -21,6 +21,7 @@ import fixes
 import rules
 from bot import diffmap, review
 from bot.formats import fingerprint
+from bot.markdown import superseded_reply
 from bot.model import (
     ChangedFile,
     CheckOutput,
@@ -194,7 +195,8 @@ def review_pull_request(client: Client, number: int, options: Options | None = N
     def compose(rejected: list[ReviewComment]) -> ReviewPlan:
         return review.compose(pr=pr, head=head, base=base, fixes=fix_results, diffs=diffs, config=config,
                               mode=settings.mode, max_comments=settings.max_comments, posted=already,
-                              fail_on=settings.fail_on, rejected=rejected)
+                              fail_on=settings.fail_on, rejected=rejected, earlier=posted,
+                              bot_login=options.bot_login)
 
     plan = compose([])
     outcome.plan = plan
@@ -328,7 +330,16 @@ def _fits(comment: ReviewComment, diff: diffmap.FileDiff | None) -> bool:
 def _tidy(client: Client, pr: PullRequest, plan: ReviewPlan, posted: list[PostedReviewComment], bot_login: str,
           outcome: Outcome) -> None:
     """Earlier bot comments whose finding is gone: reply "fixed" where someone answered, else delete them;
-    dismiss the bot's blocking review once nothing blocking remains."""
+    the same for comments whose suggestion a fresh comment replaced (a "superseded" reply); dismiss the bot's
+    blocking review once nothing blocking remains."""
+    answered = {c.in_reply_to for c in posted if c.in_reply_to is not None}
+    for comment in plan.superseded:
+        if comment.id in answered:
+            client.reply_to_review_comment(pr.number, comment.id, superseded_reply(pr.head_sha))
+            outcome.replied.append(comment.id)
+        else:
+            client.delete_review_comment(comment.id)
+            outcome.deleted.append(comment.id)
     for comment, action in review.stale_comments(posted, plan.current_fingerprints, bot_login):
         if action == "reply":
             client.reply_to_review_comment(pr.number, comment.id, review.fixed_reply(pr.head_sha))
