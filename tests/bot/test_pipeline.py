@@ -229,9 +229,15 @@ def test_a_push_that_fixes_half_leaves_the_other_half_open(pr: FakeGitHub) -> No
     assert half != UNHEALTHY
     pr.push("acme", "deploy", 7, {".kubeguard.yaml": DENY_CONFIG, "app.yaml": half})
     second = review_pull_request(client(pr), 7)
-    assert second.plan is not None and second.plan.comments == ()  # the open ones are posted already
+    assert second.plan is not None
+    # the open ones are posted already; only a suggestion written over the edited lines is replaced (the
+    # ports fix spans the container, lines 25-55: applied as posted, it would undo the push)
+    assert [c.start_line for c in second.plan.comments] == [25]
+    (replaced,) = second.plan.superseded
+    assert review.fingerprint_of(replaced.body) == second.plan.comments[0].fingerprint
+    assert replaced.id in second.deleted
     gone = {c.fingerprint for c in first.plan.comments} - second.plan.current_fingerprints
-    assert len(gone) == len(second.deleted) >= 3
+    assert len(gone) + len(second.plan.superseded) == len(second.deleted) and len(gone) >= 3
     open_now = {review.fingerprint_of(c["body"]) for c in pr.review_comments("acme", "deploy", 7)}
     assert open_now == second.plan.current_fingerprints
 
