@@ -2,8 +2,10 @@
 
     python benchmarks/load_service.py [--rate R] [--seconds S] [--modes embedded,redis] [--no-kill]
                                       [--web-workers N] [--workers N] [--runs NAME,...] [--strict]
+                                      [--simple-workers] [--keep-logs DIR] [--drain-timeout S]
 
-Prints figures; asserts nothing. Exit 0, or 1 when a run lost an acknowledged job or posted a duplicate.
+Prints figures; asserts nothing. Exit 0, or 1 when a run lost an acknowledged job or posted a duplicate
+(130 on Ctrl-C).
 
 What runs, each on loopback only:
 
@@ -33,18 +35,26 @@ losses; acknowledgements per second; p50/p99/max acknowledgement latency; jobs c
 (pull requests with a completed check run and a summary comment) and by the queue's own ``/metrics``; jobs
 lost (pull requests with an acknowledged delivery and no completed review after the drain timeout; must be
 0); duplicates posted (a second review or summary comment, or an inline comment repeated, on a pull request;
-must be 0); re-runs (extra check runs: the at-least-once queue ran a job again after a kill); peak memory of
-the service's processes (VmRSS and VmHWM from ``/proc/<pid>/status``, summed over the live processes at each
-sample, every 0.2 s; forked processes share pages, which the sum counts once per process); downtime; time to
-drain (from the last answer until every acknowledged pull request is reviewed and the queue is idle).
+must be 0); re-runs (extra check runs: the at-least-once queue ran a job again after a kill; the killed
+attempt's check run stays in progress); peak memory of the service's processes (gunicorn master, web workers,
+``kubeguard worker`` processes and their RQ scheduler and work horses): VmRSS and VmHWM from
+``/proc/<pid>/status`` summed over the live processes at each sample, every 0.2 s -- forked processes share
+pages, which that sum counts once per process, so Pss (``smaps_rollup``, shared pages split) is summed too;
+downtime (kill to ``/healthz`` 200); time to drain (from the last answer until every acknowledged pull request
+is reviewed and the queue's ``/metrics`` shows nothing queued or running).
+
+Default rate, 10/s: acknowledging sustains far more (the web path is one committed insert), but the reviews
+behind it cost ~0.15 s of CPU each between the service and the stand-in on the 2 shared cores this was written
+on; at 10/s the embedded workers roughly keep pace, and the drain time shows by how much any mode falls behind.
 
 ``KUBEGUARD_WRITE_INTERVAL=0``: the stand-in has no secondary rate limit to respect, and the service paces
 writes per job client (one per review), so the production default of 1 s would make every review sleep ~3 s
 between its four writes and measure that sleep instead of the service.
 
-This process makes itself a child subreaper (Linux ``PR_SET_CHILD_SUBREAPER``) and reaps the killed service's
-processes, as an init (tini, systemd, a container runtime) does: the embedded queue gives a dead process's
-jobs back at restart by checking that its pid is gone, and an unreaped zombie still has its pid. Every process
+This process makes itself a child subreaper (Linux ``PR_SET_CHILD_SUBREAPER``), reaps the killed service's
+processes as an init (tini, systemd, a container runtime) does, and restarts only once they are gone: the
+embedded queue gives a dead process's jobs back at restart by checking that its pid no longer exists, and a
+zombie that an init reaps late (as the sandbox this was written in does) still has its pid. Every process
 started here gets ``PR_SET_PDEATHSIG`` and is stopped on exit, Ctrl-C or error: no orphan is left behind.
 """
 
@@ -164,6 +174,7 @@ class RunResult:
     peak_rss_kb: int = 0
     peak_hwm_kb: int = 0
     peak_pss_kb: int = 0
+    peak_roles: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # role -> (processes, kB)
     peak_processes: int = 0
     redis_hwm_kb: int = 0
     downtime: float | None = None
@@ -667,6 +678,20 @@ def redis_server(workdir: Path, procs: Processes) -> Iterator[tuple[str, subproc
         procs.stop([proc], timeout=5)
 
 
+_ROLES = ("gunicorn master", "web worker", "kubeguard worker", "RQ scheduler/work horse", "other")
+
+
+def _role(pid: int, table: dict[int, tuple[int, str]], web: int | None, workers: set[int]) -> str:
+    if pid == web:
+        return "gunicorn master"
+    if pid in workers:
+        return "kubeguard worker"
+    parent = table.get(pid, (0, ""))[0]
+    if parent == web:
+        return "web worker"
+    return "RQ scheduler/work horse" if parent in workers else "other"
+
+
 class Sampler(threading.Thread):
     """Every ``SAMPLE_INTERVAL`` s: Σ VmRSS and Σ VmHWM over the service's live processes; keeps the peaks."""
 
@@ -676,20 +701,29 @@ class Sampler(threading.Thread):
         self.procs = procs
         self.stopping = threading.Event()
         self.peak_rss = self.peak_hwm = self.peak_pss = self.peak_processes = 0
+        self.peak_roles: dict[str, tuple[int, int]] = {}
 
     def run(self) -> None:
         while not self.stopping.wait(SAMPLE_INTERVAL):
             self.sample()
 
     def sample(self) -> None:
-        pids = descendants(self.service.roots())
+        web = self.service.web.pid if self.service.web is not None else None
+        workers = {p.pid for p in self.service.workers}
+        table = _proc_table()
+        pids = descendants([*([web] if web else []), *sorted(workers)], table)
         self.procs.observe(pids)
         rss = hwm = pss = 0
+        roles: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
         for pid in pids:
             r, h, p = memory_kb(pid)
             rss, hwm, pss = rss + r, hwm + h, pss + p
+            role = roles[_role(pid, table, web, workers)]
+            role[0] += 1
+            role[1] += r
         if rss > self.peak_rss:
             self.peak_rss, self.peak_processes = rss, len(pids)
+            self.peak_roles = {k: (roles[k][0], roles[k][1]) for k in _ROLES if k in roles}
         self.peak_hwm = max(self.peak_hwm, hwm)
         self.peak_pss = max(self.peak_pss, pss)
         self.procs.reap_orphans()
@@ -758,6 +792,7 @@ def run(scenario: Scenario, options: LoadOptions, *, key: tuple[str, str] | None
         sampler.stop()
         result.peak_rss_kb, result.peak_hwm_kb = sampler.peak_rss, sampler.peak_hwm
         result.peak_processes, result.peak_pss_kb = sampler.peak_processes, sampler.peak_pss
+        result.peak_roles = sampler.peak_roles
         if redis_proc is not None:
             result.redis_hwm_kb = memory_kb(redis_proc.pid)[1]
         result.queue_counts = counts or {}
@@ -913,8 +948,9 @@ def describe(result: RunResult) -> str:
         f"{result.duplicate_summaries}, inline comments {result.duplicate_comments}; must be 0)",
         f"re-runs: {result.extra_check_runs} extra check runs, {result.stale_check_runs} left in progress "
         f"(jobs killed mid-review and run again: at-least-once)",
-        f"memory: peak Σ VmRSS {_mib(result.peak_rss_kb)} over {result.peak_processes} processes, "
-        f"peak Σ VmHWM {_mib(result.peak_hwm_kb)}, peak Σ Pss {_mib(result.peak_pss_kb)}"
+        f"memory: peak Σ VmRSS {_mib(result.peak_rss_kb)} over {result.peak_processes} processes ("
+        + ", ".join(f"{role} {n}× {_mib(kb)}" for role, (n, kb) in result.peak_roles.items())
+        + f"), peak Σ VmHWM {_mib(result.peak_hwm_kb)}, peak Σ Pss {_mib(result.peak_pss_kb)}"
         + (f"; redis-server VmHWM {_mib(result.redis_hwm_kb)}" if result.redis_hwm_kb else ""),
     ]
     if result.downtime is not None:
