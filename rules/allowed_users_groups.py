@@ -8,7 +8,7 @@ pod's. Legacy MustRunAsNonRoot demanded ``runAsUser`` itself and knew no ``max: 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from rules._common import examined
 from rules._kinds import WORKLOADS
@@ -29,21 +29,6 @@ def _one_of(choices: tuple[str, ...]):
     return validate
 
 
-def _effective(field: str, c: Container, pod_sc: dict[Any, Any],
-               spec_path: Path) -> tuple[Any, tuple[str | int, ...] | None]:
-    """The value that applies and where it is written (container wins when the key is present).
-
-    ``pod_sc`` is the pod's securityContext mapping (empty when absent), at ``spec_path``.
-    """
-    value = c.security.get(field)
-    if value is not None:
-        return value, (*c.path, "securityContext", field)
-    pod_value = pod_sc.get(field)
-    if pod_value is not None:
-        return pod_value, (*spec_path, "securityContext", field)
-    return None, None
-
-
 def _in_ranges(value: Any, ranges: list[dict[str, Any]], legacy: bool) -> bool:
     if not is_number(value):
         return False
@@ -56,87 +41,112 @@ def _in_ranges(value: Any, ranges: list[dict[str, Any]], legacy: bool) -> bool:
     return False
 
 
-def _constraints(params: dict[str, Any]) -> tuple[tuple[dict[str, Any], str], ...]:
-    """Per field (in FIELDS order), the constraint parameter object Azure builds ({rule, ranges}) and its rendering."""
+class _Constraint(NamedTuple):
+    """One field's constraint parameter object as Azure builds it ({rule, ranges}), and its rendering."""
+
+    field: str
+    rule: str
+    ranges: list[dict[str, Any]]
+    shown: str
+
+
+def _constraints(params: dict[str, Any]) -> tuple[_Constraint | None, tuple[_Constraint, ...]]:
+    """The runAsUser constraint and the group ones, in FIELDS order; RunAsAny (never a violation) left out."""
     out = []
     for field in FIELDS:
         rule = {"rule": params[f"{field}Rule"], "ranges": params[f"{field}Ranges"].get("ranges", [])}
-        out.append((rule, render(rule)))
-    return tuple(out)
+        out.append(None if rule["rule"] == "RunAsAny" else _Constraint(field, rule["rule"], rule["ranges"],
+                                                                        render(rule)))
+    return out[0], tuple(c for c in out[1:] if c is not None)
 
 
-def _user(c: Container, pod_sc: dict[Any, Any], spec_path: Path, constraint: tuple[dict[str, Any], str],
+# The effective value of a field is the container's securityContext's when set there, else the pod's
+# (``sc``, ``pod_sc``: the mappings, empty when absent). Below it is read inline, not by a helper:
+# these run for every container of every workload.
+
+
+def _user(c: Container, sc: dict[Any, Any], pod_sc: dict[Any, Any], spec_path: Path, constraint: _Constraint,
           legacy: bool) -> Violation | None:
-    rule, shown = constraint
-    if rule["rule"] == "RunAsAny":
-        return None
-    value, where = _effective("runAsUser", c, pod_sc, spec_path)
-    missing = (*c.path, "securityContext", "runAsUser")
+    value = sc.get("runAsUser")
     if value is not None:
-        ok = (not equals(value, 0)) if rule["rule"] == "MustRunAsNonRoot" else _in_ranges(value, rule["ranges"],
-                                                                                         legacy)
+        where = (*c.path, "securityContext", "runAsUser")
+    else:
+        value = pod_sc.get("runAsUser")
+        where = (*spec_path, "securityContext", "runAsUser")
+    if value is not None:
+        if constraint.rule == "MustRunAsNonRoot":
+            ok = not equals(value, 0)
+        else:
+            ok = _in_ranges(value, constraint.ranges, legacy)
         if not ok:
-            return Violation(where or missing, f"Container {c.name} is attempting to run as disallowed user "
-                                               f"{render(value)}. Allowed runAsUser: {shown}", c.name)
+            return Violation(where, f"Container {c.name} is attempting to run as disallowed user "
+                                    f"{render(value)}. Allowed runAsUser: {constraint.shown}", c.name)
         return None
     if legacy:
-        return Violation(missing, f"Container {c.name} is attempting to run without a required "
-                                  f"securityContext/runAsUser. Allowed runAsUser: {shown}", c.name)
-    if rule["rule"] == "MustRunAs":
-        return Violation(missing, f"Container {c.name} is attempting to run without a required "
-                                  f"securityContext/runAsUser", c.name)
-    non_root, nr_where = _effective("runAsNonRoot", c, pod_sc, spec_path)
+        return Violation((*c.path, "securityContext", "runAsUser"),
+                         f"Container {c.name} is attempting to run without a required "
+                         f"securityContext/runAsUser. Allowed runAsUser: {constraint.shown}", c.name)
+    if constraint.rule == "MustRunAs":
+        return Violation((*c.path, "securityContext", "runAsUser"),
+                         f"Container {c.name} is attempting to run without a required "
+                         f"securityContext/runAsUser", c.name)
+    non_root = sc.get("runAsNonRoot")
+    if non_root is not None:
+        where = (*c.path, "securityContext", "runAsNonRoot")
+    else:
+        non_root = pod_sc.get("runAsNonRoot")
+        # where the value is written, or (absent) where the container's own would go
+        where = (*(c.path if non_root is None else spec_path), "securityContext", "runAsNonRoot")
     if non_root is None or non_root is False:
-        return Violation(nr_where or (*c.path, "securityContext", "runAsNonRoot"),
-                         f"Container {c.name} is attempting to run without a required securityContext/"
-                         f"runAsNonRoot or securityContext/runAsUser != 0", c.name)
+        return Violation(where, f"Container {c.name} is attempting to run without a required securityContext/"
+                                f"runAsNonRoot or securityContext/runAsUser != 0", c.name)
     return None
 
 
-def _group(field: str, c: Container, pod_sc: dict[Any, Any], spec_path: Path,
-           constraint: tuple[dict[str, Any], str], legacy: bool) -> Violation | None:
-    rule, shown = constraint
-    if rule["rule"] == "RunAsAny":
-        return None
-    value, where = _effective(field, c, pod_sc, spec_path)
-    if value is None:
-        if rule["rule"] == "MustRunAs":
-            # containers have no fsGroup/supplementalGroups: those belong to the pod
-            target = c.path if field == "runAsGroup" else spec_path
-            return Violation((*target, "securityContext", field),
-                             f"Container {c.name} is attempting to run without a required securityContext/"
-                             f"{field}. Allowed {field}: {shown}", c.name)
-        return None
+def _group(c: Container, sc: dict[Any, Any], pod_sc: dict[Any, Any], spec_path: Path, constraint: _Constraint,
+           legacy: bool) -> Violation | None:
+    field = constraint.field
+    value = sc.get(field)
+    at_pod = value is None
+    if at_pod:
+        value = pod_sc.get(field)
+        if value is None:
+            if constraint.rule == "MustRunAs":
+                # containers have no fsGroup/supplementalGroups: those belong to the pod
+                target = c.path if field == "runAsGroup" else spec_path
+                return Violation((*target, "securityContext", field),
+                                 f"Container {c.name} is attempting to run without a required securityContext/"
+                                 f"{field}. Allowed {field}: {constraint.shown}", c.name)
+            return None
     if field == "supplementalGroups":
         values = value if isinstance(value, list) else [value]
-        if not all(_in_ranges(v, rule["ranges"], legacy) for v in values):
-            return Violation(where, f"Container {c.name} is attempting to run with disallowed supplementalGroups "
-                                    f"{render(value)}. Allowed supplementalGroups: {shown}", c.name)
-    elif not _in_ranges(value, rule["ranges"], legacy):
-        return Violation(where, f"Container {c.name} is attempting to run as disallowed group {render(value)}. "
-                                f"Allowed {field}: {shown}", c.name)
-    return None
-
-
-_GROUPS = tuple(enumerate(FIELDS))[1:]
+        if all(_in_ranges(v, constraint.ranges, legacy) for v in values):
+            return None
+        message = (f"Container {c.name} is attempting to run with disallowed supplementalGroups "
+                   f"{render(value)}. Allowed supplementalGroups: {constraint.shown}")
+    elif _in_ranges(value, constraint.ranges, legacy):
+        return None
+    else:
+        message = (f"Container {c.name} is attempting to run as disallowed group {render(value)}. "
+                   f"Allowed {field}: {constraint.shown}")
+    return Violation((*(spec_path if at_pod else c.path), "securityContext", field), message, c.name)
 
 
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     containers = examined(pod, params, legacy)
     if not containers:
         return
-    constraints = derived(params, "allowed-users-groups", _constraints)
-    user = constraints[0]
-    # the group fields whose rule is not RunAsAny (those never yield), with their constraint
-    groups = [(field, constraints[index]) for index, field in _GROUPS if constraints[index][0]["rule"] != "RunAsAny"]
+    user, groups = derived(params, "allowed-users-groups", _constraints)
     pod_sc = as_dict(pod.spec.get("securityContext"))
     spec_path = pod.spec_path
     for c in containers:
-        found = _user(c, pod_sc, spec_path, user, legacy)
-        if found is not None:
-            yield found
-        for field, constraint in groups:
-            found = _group(field, c, pod_sc, spec_path, constraint, legacy)
+        sc = c.security
+        if user is not None:
+            found = _user(c, sc, pod_sc, spec_path, user, legacy)
+            if found is not None:
+                yield found
+        for constraint in groups:
+            found = _group(c, sc, pod_sc, spec_path, constraint, legacy)
             if found is not None:
                 yield found
 
