@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 import yaml
 from yaml.cyaml import CParser
@@ -244,69 +245,95 @@ def _float(value: str) -> float | str:
         return value
 
 
-class _Builder:
-    """Turns a node tree into Python data; aliases share their value, merges follow YAML 1.1."""
+Places = dict[int, dict[object, tuple[Node, Node]] | list[Node]]
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.memo: dict[int, object] = {}
-        # where each built key and item was written, by the id of the collection node built
-        # (an alias is its anchor's very node): a mapping's {key: (key node, value node)} without
-        # its merged keys, a sequence's list of item nodes
-        self.where: dict[int, dict[object, tuple[Node, Node]] | list[Node]] = {}
 
-    def build(self, node: Node, depth: int = 0) -> object:
-        self.count += 1
-        if self.count > MAX_CONSTRUCTED_NODES or depth > MAX_DEPTH:
-            self._refuse(node)
-        if isinstance(node, ScalarNode):
+def _build(root: Node) -> tuple[object, Places]:
+    """Python data for a node tree (aliases share their value, merges follow YAML 1.1), and where each
+    built key and item was written: by the id of each collection node built (an alias is its anchor's
+    very node), a mapping's {key: (key node, value node)} without its merged keys, a sequence's list
+    of item nodes.
+
+    ``count`` is the number of nodes built so far, aliases counted as the size of their value (the
+    budget against alias bombs); it is kept per collection rather than per node: a collection adds
+    all its children when it starts (most nodes are scalars, built in place by their parent), an
+    alias adds its value's size when it is met. The builder is a closure rather than a class: its
+    state in closure cells rather than attributes makes the ~35,000 calls of a corpus scan ~15% faster.
+    """
+    memo: dict[int, object] = {}
+    where: Places = {}
+    count = 1  # the root
+
+    def refuse(node: Node) -> NoReturn:
+        mark = node.start_mark
+        if count > MAX_CONSTRUCTED_NODES:
+            raise YamlError(mark.line + 1, mark.column + 1, "document expands to too many nodes (alias bomb?)")
+        raise YamlError(mark.line + 1, mark.column + 1, f"document nested deeper than {MAX_DEPTH} levels")
+
+    def merge_sources(vnode: Node, depth: int) -> list[dict[object, object]]:
+        value = build(vnode, depth + 1)
+        items = value if isinstance(value, list) else [value]
+        sources = [v for v in items if isinstance(v, dict)]
+        if len(sources) != len(items):
+            raise YamlError(vnode.start_mark.line + 1, vnode.start_mark.column + 1,
+                            "merge key '<<' needs a mapping or a list of mappings")
+        return sources
+
+    def build(node: Node, depth: int) -> object:
+        nonlocal count
+        cls = node.__class__
+        if cls is ScalarNode:
             return node.value if node.tag == _STR_TAG else _scalar(node)
         key = id(node)
-        memo = self.memo
         if key in memo:
             # an alias: count what it would expand to, so alias bombs stay bounded
-            if _unfinished(node, memo[key]):
+            value = memo[key]
+            if _unfinished(node, value):
                 mark = node.start_mark  # go-yaml (kubectl) refuses this too: "anchor '…' value contains itself"
                 raise YamlError(mark.line + 1, mark.column + 1,
                                 "recursive alias: the value of the anchor here contains itself")
-            self.count += _size(memo[key])
-            return memo[key]
-        build = self.build
+            count += _size(value)
+            if count > MAX_CONSTRUCTED_NODES:
+                refuse(node)
+            return value
+        children = node.value
+        if children:
+            if depth >= MAX_DEPTH:  # its children would be too deep: refused at the first one built
+                first = children[0]
+                if cls is not SequenceNode:
+                    first = first[1] if first[0].tag == _MERGE_TAG else first[0]
+                refuse(first)
+            count += len(children) if cls is SequenceNode else 2 * len(children)
+            if count > MAX_CONSTRUCTED_NODES:
+                refuse(node)
         child = depth + 1
-        # scalar children are built here rather than by a call of ``build`` each (most nodes are
-        # scalars): the same count, the same checks; deeper than MAX_DEPTH, ``build`` refuses them
-        inline = child <= MAX_DEPTH
-        if isinstance(node, SequenceNode):
+        # scalar children are built here rather than by a call of ``build`` each (most nodes are scalars)
+        if cls is SequenceNode:
             out_list: list[object] = []
             memo[key] = out_list
+            where[key] = children
             append = out_list.append
-            self.where[key] = node.value
-            for item in node.value:
-                if inline and item.__class__ is ScalarNode:
-                    self.count += 1
-                    if self.count > MAX_CONSTRUCTED_NODES:
-                        self._refuse(item)
+            for item in children:
+                if item.__class__ is ScalarNode:
                     append(item.value if item.tag == _STR_TAG else _scalar(item))
                 else:
                     append(build(item, child))
             return out_list
-        assert isinstance(node, MappingNode)
         out: dict[object, object] = {}
         memo[key] = out
-        merged: dict[object, object] = {}
+        merged: dict[object, object] | None = None
         keys: dict[object, tuple[Node, Node]] = {}
-        self.where[key] = keys
-        for pair in node.value:
+        where[key] = keys
+        for pair in children:
             knode, vnode = pair
             if knode.tag == _MERGE_TAG:
-                for source in self._merge_sources(vnode, depth):
+                if merged is None:
+                    merged = {}
+                for source in merge_sources(vnode, depth):
                     for mk, mv in source.items():
                         merged.setdefault(mk, mv)  # merged keys have no place of their own in this mapping
                 continue
-            if inline and knode.__class__ is ScalarNode:
-                self.count += 1
-                if self.count > MAX_CONSTRUCTED_NODES:
-                    self._refuse(knode)
+            if knode.__class__ is ScalarNode:
                 k = knode.value if knode.tag == _STR_TAG else _scalar(knode)
             else:
                 k = build(knode, child)
@@ -316,31 +343,20 @@ class _Builder:
                 raise YamlError(knode.start_mark.line + 1, knode.start_mark.column + 1,
                                 f"duplicate key {k!r}")
             keys[k] = pair
-            if inline and vnode.__class__ is ScalarNode:
-                self.count += 1
-                if self.count > MAX_CONSTRUCTED_NODES:
-                    self._refuse(vnode)
+            if vnode.__class__ is ScalarNode:
                 out[k] = vnode.value if vnode.tag == _STR_TAG else _scalar(vnode)
             else:
                 out[k] = build(vnode, child)
-        for mk, mv in merged.items():
-            out.setdefault(mk, mv)
+        if merged:
+            for mk, mv in merged.items():
+                out.setdefault(mk, mv)
         return out
 
-    def _refuse(self, node: Node) -> None:
-        mark = node.start_mark
-        if self.count > MAX_CONSTRUCTED_NODES:
-            raise YamlError(mark.line + 1, mark.column + 1, "document expands to too many nodes (alias bomb?)")
-        raise YamlError(mark.line + 1, mark.column + 1, f"document nested deeper than {MAX_DEPTH} levels")
-
-    def _merge_sources(self, vnode: Node, depth: int) -> list[dict[object, object]]:
-        value = self.build(vnode, depth + 1)
-        items = value if isinstance(value, list) else [value]
-        sources = [v for v in items if isinstance(v, dict)]
-        if len(sources) != len(items):
-            raise YamlError(vnode.start_mark.line + 1, vnode.start_mark.column + 1,
-                            "merge key '<<' needs a mapping or a list of mappings")
-        return sources
+    try:
+        return build(root, 0), where
+    finally:
+        del build  # ``build`` refers to itself through its closure: without this, each document is a cycle
+        # (holding its memo and places) left for the garbage collector, which the scan runs rarely
 
 
 def _unfinished(node: Node, value: object) -> bool:
@@ -366,7 +382,7 @@ def _size(value: object) -> int:
 
 def construct(node: Node) -> object:
     """Plain Python data for a node tree; raises YamlError with the offending line."""
-    return _Builder().build(node)
+    return _build(node)[0]
 
 
 class Located:
@@ -375,10 +391,8 @@ class Located:
     __slots__ = ("data", "root", "walked", "where")
 
     def __init__(self, root: Node) -> None:
-        builder = _Builder()
-        self.data = builder.build(root)
+        self.data, self.where = _build(root)
         self.root = root
-        self.where = builder.where
         # path -> the walk of ``_walk``: the findings of one container share all but their last steps
         self.walked: dict[Path, tuple[Node, Node, bool]] = {}
 
