@@ -158,7 +158,7 @@ class GitHubClient:
         pr = self._call(lambda: self._pull(number))
         owner, _, name = self.repo_full_name.partition("/")
         return PullRequest(owner, name, pr.number, pr.head.sha, pr.base.sha, pr.base.ref, pr.head.ref,
-                           bool(pr.draft), pr.state, pr.title or "")
+                           bool(pr.draft), pr.state, pr.title or "", pr.changed_files)
 
     def changed_files(self, number: int) -> list[ChangedFile]:
         """Every file of the pull request (GitHub lists at most 3,000), paginated."""

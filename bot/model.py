@@ -24,6 +24,7 @@ class PullRequest:
     draft: bool = False
     state: str = "open"
     title: str = ""
+    changed_files: int | None = None  # as GitHub counts them; its list of files stops at 3,000
 
     @property
     def full_name(self) -> str:

@@ -12,6 +12,7 @@ is edited in place, so a redelivered event or a retried job repeats nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import fixes
 import rules
 from bot import diffmap, review
+from bot import markdown as md
 from bot.formats import fingerprint
 from bot.markdown import superseded_reply
 from bot.model import (
@@ -39,6 +41,7 @@ log = logging.getLogger("kubeguard.pipeline")
 CHECK_NAME = "kubeguard"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024  # a manifest larger than this is reported, not parsed
+GITHUB_FILE_LIST_LIMIT = 3_000  # GET .../pulls/{n}/files lists at most this many files (100 per page)
 
 
 class Client(Protocol):
@@ -94,6 +97,7 @@ class Outcome:
     config_error: str = ""
     findings: int = 0
     problems: list[rules.Problem] = field(default_factory=list)
+    unlisted_files: int = 0  # changed files GitHub did not list (its list stops at 3,000): not reviewed
 
     @property
     def conclusion(self) -> Conclusion | None:
@@ -169,6 +173,7 @@ def review_pull_request(client: Client, number: int, options: Options | None = N
         return outcome
 
     files = client.changed_files(number)
+    outcome.unlisted_files = max(0, (pr.changed_files or 0) - len(files))
     diffs = diffmap.file_diffs(files)
     problems: list[rules.Problem] = []
     head_paths = [f.path for f in files if f.status != "removed" and is_manifest(f.path)]
@@ -198,6 +203,8 @@ def review_pull_request(client: Client, number: int, options: Options | None = N
                               fail_on=settings.fail_on, rejected=rejected, earlier=posted,
                               bot_login=options.bot_login)
 
+    if outcome.unlisted_files:
+        compose = _noting_unlisted(compose, outcome.unlisted_files, pr.changed_files or 0)
     plan = compose([])
     outcome.plan = plan
     if options.dry_run:
@@ -213,6 +220,35 @@ def review_pull_request(client: Client, number: int, options: Options | None = N
     outcome.used_status = use_status
     outcome.check_run_id = check_id
     return outcome
+
+
+def _noting_unlisted(compose: Callable[[list[ReviewComment]], ReviewPlan], missing: int,
+                     total: int) -> Callable[[list[ReviewComment]], ReviewPlan]:
+    def composed(rejected: list[ReviewComment]) -> ReviewPlan:
+        return note_unlisted(compose(rejected), missing, total)
+    return composed
+
+
+def note_unlisted(plan: ReviewPlan, missing: int, total: int) -> ReviewPlan:
+    """Say, at the top of the summary and the check run, that ``missing`` of ``total`` changed files were never
+    listed by GitHub and so not reviewed; a check that would pass is neutral, since part of the change is unseen."""
+    note = (f"**{missing:,} of the pull request's {total:,} changed files were not reviewed**: GitHub lists at most "
+            f"{GITHUB_FILE_LIST_LIMIT:,} files of a pull request. Scan them on a checkout (`kubeguard scan`, or "
+            "the Action on a push), or split the pull request.")
+    lines = plan.summary.split("\n")
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("### ")), min(1, len(lines)))
+    summary = _fit("\n".join([*lines[:at], "", note, *lines[at:]]))
+    check = plan.check
+    conclusion = Conclusion.NEUTRAL if check.conclusion is Conclusion.SUCCESS else check.conclusion
+    check = dataclasses.replace(check, conclusion=conclusion, summary=_fit(f"{note}\n\n{check.summary}"),
+                                title=f"{check.title}, {missing:,} file(s) not reviewed"[:255])
+    return dataclasses.replace(plan, summary=summary, check=check)
+
+
+def _fit(text: str) -> str:
+    if len(text) <= md.MAX_TEXT:
+        return text
+    return text[: md.MAX_TEXT - 40].rsplit("\n", 1)[0] + "\n\n... (truncated)"
 
 
 @dataclass(frozen=True)

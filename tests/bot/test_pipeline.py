@@ -4,6 +4,9 @@ which validates every request against GitHub's OpenAPI description and refuses c
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -271,3 +274,88 @@ def test_drafts_are_skipped_unless_the_base_configuration_asks(fake_github: Fake
     fake_github.add_pull("acme", "deploy", 14, base_files={".kubeguard.yaml": drafts}, draft=True,
                          head_files={".kubeguard.yaml": drafts, "app.yaml": UNHEALTHY})
     assert review_pull_request(client(fake_github), 14).review_id is not None
+
+
+TINY = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  k: v\n"
+
+
+# Run in a process of its own, so tracemalloc sees the pipeline's allocations only (tracing the fake GitHub's
+# threads too made the run seven times slower) and the two sides use both cores.
+_REVIEW_IN_A_CHILD = """
+import json, sys, time, tracemalloc
+from bot.github_client import GitHubClient, retry_policy
+from bot.pipeline import review_pull_request
+url, token, number = sys.argv[1], sys.argv[2], int(sys.argv[3])
+client = GitHubClient("acme/deploy", token=token, base_url=url, write_interval=0,
+                      retry=retry_policy(total=3, backoff=0.01, secondary_wait=0.1))
+tracemalloc.start()
+start = time.monotonic()
+outcome = review_pull_request(client, number)
+elapsed = time.monotonic() - start
+peak = tracemalloc.get_traced_memory()[1]
+print(json.dumps({"elapsed": elapsed, "peak": peak, "review_id": outcome.review_id, "findings": outcome.findings,
+                  "unlisted": outcome.unlisted_files, "problems": [str(p) for p in outcome.problems]}))
+"""
+
+
+def test_a_pull_request_of_3000_files_is_reviewed_whole_in_bounded_time_memory_and_requests(
+        fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    head: dict[str, str | bytes] = {".kubeguard.yaml": DENY_CONFIG, "app.yaml": UNHEALTHY}  # + 2,999: 3,000 changed
+    head.update({f"cm/{i:04d}.yaml": TINY.format(i=i) for i in range(2_999)})
+    fake_github.add_pull("acme", "deploy", 15, base_files={".kubeguard.yaml": DENY_CONFIG}, head_files=head)
+    before = len(fake_github.requests)
+    started = time.monotonic()
+    child = subprocess.run([sys.executable, "-c", _REVIEW_IN_A_CHILD, fake_github.url, TOKEN, "15"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    wall = time.monotonic() - started
+    assert child.returncode == 0, child.stderr
+    result = json.loads(child.stdout.splitlines()[-1])
+    used = fake_github.requests[before:]
+    pages = [r for r in used if r.path.endswith("/pulls/15/files")]
+    print(f"3,000-file pull request: review {result['elapsed']:.1f} s ({wall:.1f} s with the process), "
+          f"peak {result['peak'] / 2**20:.0f} MiB traced, {len(used)} API requests ({len(pages)} pages of files)")
+    assert result["review_id"] is not None and result["unlisted"] == 0 and result["problems"] == []
+    assert len(pages) == 30 and all(r.query.get("per_page") == "100" for r in pages)
+    fetched = {r.path.split("/contents/", 1)[1] for r in used if "/contents/" in r.path}
+    assert fetched == set(head)  # every file of the pull request was read, once (and the base's configuration)
+    assert len(used) <= 3_000 + 30 + 15
+    assert {c["path"] for c in fake_github.review_comments("acme", "deploy", 15)} == {"app.yaml"}
+    (summary,) = [c["body"] for c in fake_github.issue_comments("acme", "deploy", 15)]
+    assert "not reviewed" not in summary
+    assert result["elapsed"] < 120, f"{result['elapsed']:.1f} s"
+    assert result["peak"] < 200 * 2**20, f"peak {result['peak'] / 2**20:.0f} MiB"
+
+
+def test_files_beyond_githubs_list_of_3000_are_named_as_not_reviewed(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    head: dict[str, str | bytes] = {f"docs/{i:04d}.md": f"page {i}\n" for i in range(2_999)}
+    head[".kubeguard.yaml"] = DENY_CONFIG  # unchanged: not a changed file
+    head["app.yaml"] = UNHEALTHY  # listed (sorted before docs/)
+    head.update({f"zz/{i}.yaml": UNHEALTHY for i in range(25)})  # sorted last: beyond the 3,000 GitHub lists
+    fake_github.add_pull("acme", "deploy", 16, base_files={".kubeguard.yaml": DENY_CONFIG}, head_files=head)
+    outcome = review_pull_request(client(fake_github), 16)
+    assert outcome.plan is not None and outcome.pr is not None
+    assert outcome.pr.changed_files == 3_025 and outcome.unlisted_files == 25
+    (summary,) = [c["body"] for c in fake_github.issue_comments("acme", "deploy", 16)]
+    assert "25 of the pull request's 3,025 changed files were not reviewed" in summary
+    assert "3,000" in summary
+    (run,) = fake_github.check_runs("acme", "deploy")
+    assert "25 file(s) not reviewed" in run["output"]["title"]
+    assert "25 of the pull request's 3,025 changed files were not reviewed" in run["output"]["summary"]
+    assert not any("/contents/zz/" in r.path for r in fake_github.requests)
+
+
+def test_a_clean_partial_review_is_neutral_not_success(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    head: dict[str, str | bytes] = {f"docs/{i:04d}.md": f"page {i}\n" for i in range(3_000)}
+    head[".kubeguard.yaml"] = DENY_CONFIG
+    head["zz/app.yaml"] = UNHEALTHY  # the only manifest, not listed
+    fake_github.add_pull("acme", "deploy", 17, base_files={".kubeguard.yaml": DENY_CONFIG}, head_files=head)
+    outcome = review_pull_request(client(fake_github), 17)
+    assert outcome.unlisted_files == 1 and outcome.findings == 0
+    (run,) = fake_github.check_runs("acme", "deploy")
+    assert run["conclusion"] == "neutral"
