@@ -97,6 +97,7 @@ PAYLOAD = ROOT / "tests" / "bot" / "data" / "webhooks" / "pull_request.opened.wi
 MANIFEST = ROOT / "examples" / "unhealthy.yaml"
 CONFIG = ROOT / "examples" / ".kubeguard.yaml"
 SAMPLE_INTERVAL = 0.2
+_ACKED = frozenset({"queued", "duplicate", "ack_other"})  # the 2xx outcomes of _post
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 # Started in front of every service process: the kernel kills it when this process dies, however it dies.
 _LAUNCH = (
@@ -147,6 +148,7 @@ class LoadOptions:
     request_timeout: float = 10.0  # GitHub gives up on a delivery after 10 s
     strict: bool = False
     simple_workers: bool = False  # `kubeguard worker --simple`: no fork per job
+    redeliver_failed: bool = True  # after the load, redeliver what was not acknowledged (see _redeliver_failed)
     keep_logs: Path | None = None  # copy the service's logs there (they live in a temporary directory)
 
 
@@ -160,6 +162,7 @@ class RunResult:
     redeliveries: int = 0
     outcomes: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     redelivery_outcomes: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    recovery_outcomes: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     load_seconds: float = 0.0
     latencies: list[float] = dataclasses.field(default_factory=list)
     expected_prs: int = 0
@@ -186,7 +189,7 @@ class RunResult:
 
     @property
     def acknowledged(self) -> int:
-        return sum(n for outcome, n in self.outcomes.items() if outcome in ("queued", "duplicate", "ack_other"))
+        return sum(n for outcome, n in self.outcomes.items() if outcome in _ACKED)
 
     @property
     def refused(self) -> int:
@@ -470,26 +473,37 @@ class Ledger:
 # -- the load (a separate process) -------------------------------------------------------------------------
 
 
+def delivery_body(template: dict[str, Any], number: int, sha: str) -> bytes:
+    """GitHub's ``pull_request.opened`` example made a delivery for PR ``number`` at ``sha`` of our repository."""
+    payload = copy.deepcopy(template)
+    pr = payload["pull_request"]
+    pr.update(number=number, state="open", draft=False, head={**pr["head"], "sha": sha})
+    payload["number"] = number
+    payload["repository"].update(name=REPO, full_name=f"{OWNER}/{REPO}",
+                                 owner={**payload["repository"]["owner"], "login": OWNER})
+    payload["installation"] = {"id": INSTALLATION_ID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzc="}
+    return json.dumps(payload).encode("utf-8")
+
+
+def delivery_headers(delivery: str, body: bytes, secret: str) -> dict[str, str]:
+    from bot.webhook import signature
+
+    return {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/load",
+            "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery, "X-GitHub-Hook-ID": "292430182",
+            "X-Hub-Signature-256": signature(secret, body)}
+
+
 def drive(port: int, plan: list[tuple[str, int, str]], template: str, secret: str, rate: float, clients: int,
           timeout: float, conn: Any) -> None:
     """The load generator, run in its own process: ``plan[i]`` = (delivery id, PR number, head sha) is POSTed
     at ``t0 + i/rate`` on a fresh connection. Sends ``"ready"``, receives t0 (``time.monotonic()``, the
     same clock in every process), sends back ``(i, outcome, status, latency)`` for every delivery."""
-    from bot.webhook import signature
-
     base = json.loads(template)
     cache: dict[str, bytes] = {}
 
     def body_of(delivery: str, number: int, sha: str) -> bytes:
         if delivery not in cache:  # a redelivery sends the very same bytes
-            payload = copy.deepcopy(base)
-            pr = payload["pull_request"]
-            pr.update(number=number, state="open", draft=False, head={**pr["head"], "sha": sha})
-            payload["number"] = number
-            payload["repository"].update(name=REPO, full_name=f"{OWNER}/{REPO}",
-                                         owner={**payload["repository"]["owner"], "login": OWNER})
-            payload["installation"] = {"id": INSTALLATION_ID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzc="}
-            cache[delivery] = json.dumps(payload).encode("utf-8")
+            cache[delivery] = delivery_body(base, number, sha)
         return cache[delivery]
 
     for delivery, number, sha in plan:
@@ -508,9 +522,7 @@ def drive(port: int, plan: list[tuple[str, int, str]], template: str, secret: st
                 return
             delivery, number, sha = plan[i]
             body = body_of(delivery, number, sha)
-            headers = {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/load",
-                       "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery,
-                       "X-GitHub-Hook-ID": "292430182", "X-Hub-Signature-256": signature(secret, body)}
+            headers = delivery_headers(delivery, body, secret)
             due = t0 + i / rate
             delay = due - time.monotonic()
             if delay > 0:
@@ -787,6 +799,9 @@ def run(scenario: Scenario, options: LoadOptions, *, key: tuple[str, str] | None
         full_plan = [(d, n, heads[n]) for d, n, _ in plan]
         answers, load_end = _load(result, service, full_plan, stack)
         acked_prs = _tally(result, plan, full_plan, answers)
+        if options.redeliver_failed:
+            acked_prs |= _redeliver_failed(result, service, full_plan, answers)
+        result.expected_prs = len(acked_prs)
         ledger = Ledger(fake)
         counts = _drain(result, service, ledger, acked_prs, load_end)
         sampler.stop()
@@ -861,10 +876,33 @@ def _tally(result: RunResult, plan: list[tuple[str, int, str | None]], full_plan
         result.outcomes[outcome] += 1
         if i in redelivered:
             result.redelivery_outcomes[outcome] += 1
-        if outcome in ("queued", "duplicate", "ack_other"):
+        if outcome in _ACKED:
             result.latencies.append(latency)
             acked.add(full_plan[i][1])
-    result.expected_prs = len(acked)
+    return acked
+
+
+def _redeliver_failed(result: RunResult, service: Service, plan: list[tuple[str, int, str]],
+                      answers: list[tuple[int, str, int, float]]) -> set[int]:
+    """Redeliver, once, each delivery none of whose sends was acknowledged, as an operator (or a job reading
+    GitHub's list of failed deliveries) would: GitHub does not redeliver by itself. A delivery that was
+    committed before its answer was lost is answered as a duplicate, and its job must exist. Returns the
+    pull requests acknowledged now."""
+    acked_ids = {plan[i][0] for i, outcome, _, _ in answers if outcome in _ACKED}
+    template = json.loads(PAYLOAD.read_text(encoding="utf-8"))
+    todo = sorted({i for i, outcome, _, _ in answers if outcome not in _ACKED and plan[i][0] not in acked_ids})
+    done: set[str] = set()
+    acked: set[int] = set()
+    for i in todo:
+        delivery, number, sha = plan[i]
+        if delivery in done:
+            continue
+        done.add(delivery)
+        body = delivery_body(template, number, sha)
+        outcome, _ = _post(service.port, body, delivery_headers(delivery, body, SECRET), result.options.request_timeout)
+        result.recovery_outcomes[outcome] += 1
+        if outcome in _ACKED:
+            acked.add(number)
     return acked
 
 
@@ -941,6 +979,11 @@ def describe(result: RunResult) -> str:
         f"p99 {result.percentile(0.99) * ms:.1f} ms   max {result.percentile(1.0) * ms:.1f} ms",
         f"redeliveries: {result.redeliveries} sent, {again['duplicate']} answered duplicate, {again['queued']} queued "
         f"(the first delivery was not acknowledged), {unanswered} not acknowledged",
+        f"redelivered after the load (each delivery never acknowledged, once): {sum(result.recovery_outcomes.values())}"
+        f" -> {result.recovery_outcomes['queued']} queued 202, {result.recovery_outcomes['duplicate']} duplicate 200 "
+        "(committed before the kill cut the answer)"
+        + "".join(f", {n} {k}" for k, n in sorted(result.recovery_outcomes.items())
+                  if k not in ("queued", "duplicate")),
         f"jobs completed: {result.completed_prs} pull requests reviewed at the stand-in (of {result.expected_prs} "
         f"acknowledged); queue: " + (", ".join(f"{k} {queue[k]}" for k in sorted(queue)) if queue else "unreadable"),
         f"jobs lost: {result.lost} (must be 0)" + (f"  PRs {result.lost_prs[:10]}" if result.lost else "")
@@ -996,6 +1039,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--drain-timeout", type=float, default=defaults.drain_timeout)
     parser.add_argument("--strict", action="store_true", help="the stand-in validates its answers too")
     parser.add_argument("--simple-workers", action="store_true", help="kubeguard worker --simple (no fork per job)")
+    parser.add_argument("--no-redeliver-failed", action="store_true",
+                        help="do not redeliver, after the load, the deliveries that were not acknowledged")
     parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the service's logs to DIR/<run>/")
     args = parser.parse_args(argv)
     modes = {m.strip() for m in args.modes.split(",") if m.strip()}
@@ -1015,7 +1060,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = LoadOptions(rate=args.rate, seconds=args.seconds, clients=args.clients, web_workers=args.web_workers,
                           workers=args.workers, redeliver_every=args.redeliver_every,
                           restart_after=args.restart_after, drain_timeout=args.drain_timeout, strict=args.strict,
-                          simple_workers=args.simple_workers, keep_logs=args.keep_logs)
+                          simple_workers=args.simple_workers, keep_logs=args.keep_logs,
+                          redeliver_failed=not args.no_redeliver_failed)
 
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # unwinds through every run's cleanup
