@@ -355,8 +355,9 @@ def _build(root: Node) -> tuple[object, Places]:
     try:
         return build(root, 0), where
     finally:
-        del build  # ``build`` refers to itself through its closure: without this, each document is a cycle
-        # (holding its memo and places) left for the garbage collector, which the scan runs rarely
+        # ``build`` refers to itself through its closure cell: emptied, no cycle (holding the memo and the
+        # places) is left to the garbage collector, which the scan runs rarely
+        build = None  # type: ignore[assignment]
 
 
 def _unfinished(node: Node, value: object) -> bool:
