@@ -58,6 +58,16 @@ class ReviewRejected(GitHubError):
     """422 on creating a review: GitHub posted nothing of it."""
 
 
+class NotAFile(Exception):
+    """The path is a symlink or a submodule, not a regular file. GitHub answers a symlink to a file of the
+    repository with that file (at the target's path), anything else with a description of the link; either way
+    the bot reads no content through it."""
+
+    def __init__(self, path: str, kind: str, target: str | None = None) -> None:
+        super().__init__(f"{path} is a {kind}" + (f" (to {target})" if target else ""))
+        self.path, self.kind, self.target = path, kind, target
+
+
 def _error(exc: GithubException) -> GitHubError:
     data = exc.data if isinstance(exc.data, dict) else {}
     message = str(data.get("message", exc.data if isinstance(exc.data, str) else ""))
@@ -169,13 +179,19 @@ class GitHubClient:
         return self._call(fetch)
 
     def file_content(self, path: str, ref: str) -> bytes | None:
-        """The bytes of a file at a ref, or None when it does not exist there (or is not a file)."""
+        """The bytes of a file at a ref, or None when it does not exist there (or is a directory). A symlink or a
+        submodule raises ``NotAFile``: its target is never read in its place."""
         try:
             content = self._call(lambda: self.repo.get_contents(path, ref=ref))
         except NotFound:
             return None
-        if isinstance(content, list) or getattr(content, "type", "file") != "file":
+        if isinstance(content, list):
             return None
+        kind = getattr(content, "type", "file")
+        if kind != "file":
+            raise NotAFile(path, kind, content.raw_data.get("target"))
+        if content.path != path.strip("/"):  # GitHub followed a symlink to a file of the repository
+            raise NotAFile(path, "symlink", content.path)
         if content.encoding == "base64" and content.content is not None:
             return base64.b64decode(content.content)
         # over 1 MB the contents API sends no content: fetch the blob

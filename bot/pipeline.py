@@ -42,6 +42,7 @@ CHECK_NAME = "kubeguard"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024  # a manifest larger than this is reported, not parsed
 GITHUB_FILE_LIST_LIMIT = 3_000  # GET .../pulls/{n}/files lists at most this many files (100 per page)
+MAX_CONFIG_BYTES = 256 * 1024  # a .kubeguard.yaml is a few KB; a huge one is refused before it is parsed
 
 
 class Client(Protocol):
@@ -113,10 +114,19 @@ def is_manifest(path: str) -> bool:
 
 def load_base_config(client: Client, pr: PullRequest) -> rules.Config:
     """``.kubeguard.yaml`` as the BASE commit has it (defaults when absent). Raises ``rules.ConfigError``."""
-    data = client.file_content(rules.CONFIG_FILE, pr.base_sha)
+    from bot.github_client import NotAFile
+
+    source = f"{rules.CONFIG_FILE} (base {pr.base_ref}@{pr.base_sha[:7]})"
+    try:
+        data = client.file_content(rules.CONFIG_FILE, pr.base_sha)
+    except NotAFile as exc:  # silently taking the defaults would hide the team's rules
+        raise rules.ConfigError(source, 1, f"{exc}, not a file: links are not followed; commit the "
+                                           "configuration itself") from None
     if data is None:
         return rules.default_config()
-    source = f"{rules.CONFIG_FILE} (base {pr.base_ref}@{pr.base_sha[:7]})"
+    if len(data) > MAX_CONFIG_BYTES:
+        raise rules.ConfigError(source, 1, f"{len(data):,} bytes, over the limit of {MAX_CONFIG_BYTES:,} for a "
+                                           "configuration: not read")
     text = rules.decode(source, data)
     if isinstance(text, rules.Problem):
         raise rules.ConfigError(source, text.line, text.cause)
@@ -125,9 +135,17 @@ def load_base_config(client: Client, pr: PullRequest) -> rules.Config:
 
 def _fetch(client: Client, paths: Iterable[str], ref: str, max_bytes: int,
            problems: list[rules.Problem]) -> dict[str, bytes]:
+    from bot.github_client import NotAFile
+
     out: dict[str, bytes] = {}
     for path in paths:
-        data = client.file_content(path, ref)
+        try:
+            data = client.file_content(path, ref)
+        except NotAFile as exc:
+            what = f"a {exc.kind}" + (f" (to {exc.target})" if exc.target else "")
+            problems.append(rules.Problem(path, 1, 1, f"{what}: not followed, not reviewed (a target in the "
+                                                      "pull request is reviewed at its own path)", "skipped"))
+            continue
         if data is None:
             problems.append(rules.Problem(path, 1, 1, f"not found at {ref[:7]} (deleted or moved after the "
                                                       "event); not reviewed", "skipped"))
