@@ -109,7 +109,9 @@ def _scan_workspace(env: Mapping[str, str], argv: Sequence[str]) -> int:
     paths = list(argv) or [workspace]
     fail_on = env.get("INPUT_FAIL_ON") or "deny"
     config = ["--config", env["INPUT_CONFIG"]] if env.get("INPUT_CONFIG") else []
-    return cli.main(["scan", *paths, *config, "--format", "github", "--fail-on", fail_on])
+    # a pull request's checkout may hold symlinks to anywhere on the runner: nothing outside the workspace is
+    # read (its contents could reach the log through a parse error), and no symlink in it is followed
+    return cli.main(["scan", *paths, *config, "--root", workspace, "--format", "github", "--fail-on", fail_on])
 
 
 def main(argv: Sequence[str] = ()) -> int:

@@ -23,29 +23,89 @@ class UsageError(Exception):
     pass
 
 
-def _iter_paths(paths: Sequence[str]) -> Iterator[Path]:
+def _iter_paths(paths: Sequence[str], problems: list[rules.Problem], root: Path | None = None) -> Iterator[Path]:
+    """The files to read. In a directory: its ``.yaml``/``.yml`` files, hidden names skipped, and **no symlink
+    followed**, to a file or a directory, pointing inside the tree or out of it: each is reported in ``problems``
+    (its name and why) and the rest is still walked. A path named on the command line is read even if it is a
+    symlink (the user chose it), unless ``root`` is given and its real path lies outside ``root``.
+
+    Why not follow a link that stays inside: its target is scanned at its own path anyway (following would
+    report the same findings twice, under two names), a chain of links is where an escape hides, and the pull
+    request pipeline does the same (GitHub's diff of a link is its target's name, not content), so every entry
+    point sees the same files.
+    """
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found = []
-            for root, dirs, names in os.walk(path):  # symlinked directories are not followed
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(Path(root) / n for n in names
-                             if n.endswith((".yaml", ".yml")) and not n.startswith("."))
-            yield from sorted(found)
-        elif path.exists():
-            yield path
-        else:
+        if not path.exists() and not path.is_symlink():
             raise UsageError(f"{raw}: no such file or directory")
+        if root is not None and not _inside(path, root):
+            problems.append(symlink_problem(path, root) if path.is_symlink() else
+                            rules.Problem(str(path), 1, 1, f"outside {root}: not read", "skipped"))
+        elif path.is_dir():
+            yield from _walk(path, problems, root or path)
+        else:
+            yield path
 
 
-def iter_inputs(paths: Sequence[str], unreadable: list[rules.Problem]) -> Iterator[tuple[str, bytes]]:
-    """(display path, bytes) one file at a time; ``-`` reads standard input. Read errors go to ``unreadable``."""
+def _walk(top: Path, problems: list[rules.Problem], root: Path) -> list[Path]:
+    found: list[Path] = []
+    for here, dirs, names in os.walk(top):  # os.walk never descends into a symlinked directory by itself
+        base = Path(here)
+        keep = []
+        for d in sorted(dirs):
+            if d.startswith("."):
+                continue
+            if (base / d).is_symlink():
+                problems.append(symlink_problem(base / d, root))
+            else:
+                keep.append(d)
+        dirs[:] = keep
+        for n in names:
+            if n.startswith(".") or not n.endswith((".yaml", ".yml")):
+                continue
+            if (base / n).is_symlink():
+                problems.append(symlink_problem(base / n, root))
+            else:
+                found.append(base / n)
+    return sorted(found)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        return False
+
+
+def symlink_problem(link: Path, root: Path) -> rules.Problem:
+    """Why a symlink is not read: where it points (outside ``root``, nowhere, in a loop, or inside)."""
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    try:
+        real = link.resolve(strict=True)
+    except FileNotFoundError:
+        cause = f"broken symlink (to {target}): not followed"
+    except (OSError, RuntimeError):  # ELOOP: Python 3.11 raises RuntimeError("Symlink loop ...") or OSError
+        cause = f"symlink loop (to {target}): not followed"
+    else:
+        if real.is_relative_to(root.resolve()):
+            cause = f"symlink to {target}: not followed (kubeguard reads a file at its own path only)"
+        else:
+            cause = f"symlink to {target}, outside {root}: never followed, not read"
+    return rules.Problem(str(link), 1, 1, cause, "skipped")
+
+
+def iter_inputs(paths: Sequence[str], unreadable: list[rules.Problem],
+                root: Path | None = None) -> Iterator[tuple[str, bytes]]:
+    """(display path, bytes) one file at a time; ``-`` reads standard input. Read errors and symlinks not
+    followed go to ``unreadable``; ``root``: read nothing whose real path is outside it (the Action's workspace)."""
     for raw in paths:
         if raw == "-":
             yield "<stdin>", sys.stdin.buffer.read()
             continue
-        for path in _iter_paths([raw]):
+        for path in _iter_paths([raw], unreadable, root):
             try:
                 yield str(path), path.read_bytes()
             except OSError as exc:
@@ -66,10 +126,13 @@ def find_config(paths: Sequence[str]) -> Path | None:
     return None
 
 
-def load_config(explicit: str | None, paths: Sequence[str]) -> rules.Config:
+def load_config(explicit: str | None, paths: Sequence[str], root: Path | None = None) -> rules.Config:
     path = Path(explicit) if explicit else find_config(paths)
     if path is None:
         return rules.default_config()
+    if root is not None and not _inside(path, root):
+        raise rules.ConfigError(str(path), 1, f"outside {root}" + (" (a symlink)" if path.is_symlink() else "")
+                                + ": not read")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -77,10 +140,20 @@ def load_config(explicit: str | None, paths: Sequence[str]) -> rules.Config:
     return rules.load_config(text, str(path))
 
 
+def _root(args: argparse.Namespace) -> Path | None:
+    if args.root is None:
+        return None
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"--root {args.root}: not a directory")
+    return root
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.paths)
+    root = _root(args)
+    config = load_config(args.config, args.paths, root)
     unreadable: list[rules.Problem] = []
-    report = rules.scan(iter_inputs(args.paths, unreadable), config)
+    report = rules.scan(iter_inputs(args.paths, unreadable, root), config)
     report.problems.extend(unreadable)
     report.findings.sort(key=lambda f: (f.file, f.line, f.column, f.rule.id))
     colour = args.format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -92,7 +165,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
     """Print (--diff) or write (--write) the verified fixes; never writes a file whose fix failed verification."""
     import fixes  # not needed by scan: keep it off the scan's start-up path
 
-    config = load_config(args.config, args.paths)
+    root = _root(args)
+    config = load_config(args.config, args.paths, root)
     settings = fixes.settings_from_config(config)
     safety = {"safe": fixes.Safety.SAFE, "value": fixes.Safety.VALUE, "all": fixes.Safety.BEHAVIOUR}[args.safety]
     unknown = sorted(set(args.rule or ()) - set(rules.rule_ids()))
@@ -100,7 +174,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown rule id(s): {', '.join(unknown)}")
     unreadable: list[rules.Problem] = []
     changed = False
-    for name, data in iter_inputs(args.paths, unreadable):
+    for name, data in iter_inputs(args.paths, unreadable, root):
         text = rules.decode(name, data)
         if isinstance(text, rules.Problem):
             print(f"{text}: not fixed", file=sys.stderr)
@@ -210,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--config", metavar="FILE", help="configuration (default: .kubeguard.yaml at the repo root)")
     scan.add_argument("--fail-on", choices=("deny", "audit", "never"), default="deny",
                       help="exit 1 when a finding with this effect or stronger remains (default: deny)")
+    scan.add_argument("--root", metavar="DIR",
+                      help="read nothing whose real path is outside DIR (the Action passes its workspace)")
     scan.set_defaults(func=cmd_scan)
 
     fix = sub.add_parser("fix", help="apply verified fixes (print a diff, or write the files)")
@@ -223,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which fixes to apply: safe flags only, also configured values (default), or also "
                           "fixes that change behaviour")
     fix.add_argument("--config", metavar="FILE")
+    fix.add_argument("--root", metavar="DIR",
+                     help="read nothing whose real path is outside DIR (the Action passes its workspace)")
     fix.set_defaults(func=cmd_fix)
 
     rules_cmd = sub.add_parser("rules", help="list the rules and their parameters")

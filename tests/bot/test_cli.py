@@ -163,3 +163,91 @@ def test_console_script_runs_as_a_process() -> None:
                            "--format", "json", "--fail-on", "audit"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert len(json.loads(proc.stdout)["findings"]) == 12
+
+
+SECRET = "s3cr3t-outside-the-workspace"
+PRIVILEGED = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: nginx\n"
+              "    securityContext:\n      privileged: true\n")
+
+
+def workspace_with_symlinks(tmp_path: Path) -> Path:
+    """``ws/`` with a real manifest beside links out of it (a file, a directory), a loop, a broken link and links
+    that stay inside; ``outside/`` holds a manifest whose name carries a secret."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.yaml").write_text(PRIVILEGED.replace("name: p", f"name: {SECRET}"))
+    ws = tmp_path / "ws"
+    (ws / "apps").mkdir(parents=True)
+    (ws / "apps" / "ok.yaml").write_text(PRIVILEGED)
+    (ws / "evil.yaml").symlink_to("/etc/passwd")
+    (ws / "secret.yaml").symlink_to(outside / "secret.yaml")
+    (ws / "up.yml").symlink_to("../outside/secret.yaml")
+    (ws / "outdir").symlink_to(outside, target_is_directory=True)
+    (ws / "loop.yaml").symlink_to("loop.yaml")
+    (ws / "ping.yaml").symlink_to("pong.yaml")
+    (ws / "pong.yaml").symlink_to("ping.yaml")
+    (ws / "broken.yaml").symlink_to("nowhere.yaml")
+    (ws / "inner.yaml").symlink_to("apps/ok.yaml")
+    (ws / "innerdir").symlink_to("apps", target_is_directory=True)
+    return ws
+
+
+LINKS = {"evil.yaml": "outside", "secret.yaml": "outside", "up.yml": "outside", "outdir": "outside",
+         "loop.yaml": "symlink loop", "ping.yaml": "symlink loop", "pong.yaml": "symlink loop",
+         "broken.yaml": "broken symlink", "inner.yaml": "not followed", "innerdir": "not followed"}
+
+
+def test_scan_of_a_directory_follows_no_symlink_and_says_why_for_each(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    ws = workspace_with_symlinks(tmp_path)
+    code, out, err = run(capsys, "scan", str(ws), "--format", "json", "--fail-on", "audit")
+    assert SECRET not in out + err and "root:x" not in out + err
+    report = json.loads(out)
+    assert code == 1  # the real manifest's privileged container
+    assert {f["file"] for f in report["findings"]} == {str(ws / "apps" / "ok.yaml")}
+    problems = {Path(p["file"]).name: p for p in report["problems"]}
+    assert set(problems) == set(LINKS)
+    for name, why in LINKS.items():
+        assert why in problems[name]["cause"] and problems[name]["kind"] == "skipped", problems[name]
+    assert "/etc/passwd" in problems["evil.yaml"]["cause"]  # the link's own text, not what it points to
+    # a file named on the command line is the user's choice: read, also through a link
+    code, out, _ = run(capsys, "scan", str(ws / "inner.yaml"), "--format", "json", "--fail-on", "audit")
+    assert code == 1 and json.loads(out)["problems"] == []
+
+
+def test_fix_of_a_directory_follows_no_symlink_and_writes_nothing_outside(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    ws = workspace_with_symlinks(tmp_path)
+    before = (tmp_path / "outside" / "secret.yaml").read_text()
+    code, out, err = run(capsys, "fix", str(ws), "--write")
+    assert code == 0 and SECRET not in out + err
+    assert "privileged: false" in (ws / "apps" / "ok.yaml").read_text()
+    assert (tmp_path / "outside" / "secret.yaml").read_text() == before
+    assert all((ws / name).is_symlink() for name in LINKS)  # no link replaced by a file
+    for name in LINKS:
+        assert f"{ws / name}:1:1: " in err and "not fixed" in err
+
+
+def test_the_action_scans_its_workspace_without_reading_anything_outside(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import action
+
+    ws = workspace_with_symlinks(tmp_path)
+    (ws / ".kubeguard.yaml").symlink_to(CONFIG)  # a configuration from outside: refused too
+    monkeypatch.chdir(ws)
+    env = {"GITHUB_EVENT_NAME": "push", "GITHUB_WORKSPACE": str(ws), "INPUT_FAIL_ON": "audit"}
+    assert action.run(env) == 2
+    assert "outside" in capsys.readouterr().err
+    (ws / ".kubeguard.yaml").unlink()
+    assert action.run(env) == 1
+    printed = capsys.readouterr().out
+    assert SECRET not in printed
+    assert f"::warning file={ws / 'apps' / 'ok.yaml'},line=10," in printed  # privileged: true
+    for name, why in LINKS.items():
+        assert any(line.startswith(f"::warning file={ws / name},") and why in line for line in printed.splitlines())
+    # paths named as the Action's arguments cannot leave the workspace either, even as links
+    assert action.run(env, [str(ws / "secret.yaml"), str(ws / "outdir"), str(ws / "apps")]) == 1
+    printed = capsys.readouterr().out
+    assert SECRET not in printed and f"::warning file={ws / 'secret.yaml'}," in printed
+    assert f"::warning file={ws / 'outdir'},line=1,col=1,title=kubeguard skipped::symlink to" in printed

@@ -13,7 +13,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from fake_github import FakeGitHub
+from fake_github import FakeGitHub, Symlink
 
 from bot.github_client import GitHubClient, retry_policy
 from bot.model import Conclusion
@@ -208,4 +208,42 @@ def test_a_malformed_configuration_is_a_config_error_not_a_crash(fake_github: Fa
     assert fake_github.reviews("acme", "deploy", 22) == []
     (summary,) = fake_github.issue_comments("acme", "deploy", 22)
     assert ".kubeguard.yaml" in summary["body"]
+    assert fake_github.check_runs("acme", "deploy")[-1]["conclusion"] == "failure"
+
+
+def test_symlinks_in_a_pull_request_are_reported_and_never_read_as_manifests(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    head: dict[str, str | bytes] = {
+        ".kubeguard.yaml": CONFIG, "ok.yaml": UNHEALTHY,
+        "evil.yaml": Symlink.to("/etc/passwd"),  # outside the repository: GitHub describes the link
+        "up.yaml": Symlink.to("../../../home/runner/.ssh/id_rsa"),
+        "inner.yaml": Symlink.to("ok.yaml"),  # GitHub answers this one with ok.yaml's content
+        "loop.yaml": Symlink.to("loop.yaml"),
+        "apps/dir.yaml": Symlink.to("../apps"),  # a directory
+    }
+    fake_github.add_pull("acme", "deploy", 23, base_files={".kubeguard.yaml": CONFIG}, head_files=head)
+    outcome = review_pull_request(client(fake_github), 23, Options(max_file_bytes=MAX_FILE_BYTES))
+    assert outcome.plan is not None and outcome.review_id is not None
+    problems = {p.file: p for p in outcome.problems}
+    assert set(problems) == {"evil.yaml", "up.yaml", "inner.yaml", "loop.yaml", "apps/dir.yaml"}
+    assert "a symlink (to /etc/passwd): not followed, not reviewed" in problems["evil.yaml"].cause
+    assert "(to ok.yaml)" in problems["inner.yaml"].cause  # GitHub's answer was the target: refused
+    assert all(p.kind == "skipped" for p in problems.values())
+    commented = {c["path"] for c in fake_github.review_comments("acme", "deploy", 23)}
+    assert commented == {"ok.yaml"}  # inner.yaml's target is not reviewed twice under a second name
+    (summary,) = [c["body"] for c in fake_github.issue_comments("acme", "deploy", 23)]
+    for name in problems:
+        assert name in summary
+
+
+def test_a_symlinked_base_configuration_is_a_config_error_not_silently_the_defaults(fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    base: dict[str, str | bytes] = {".kubeguard.yaml": Symlink.to("config/kubeguard.yaml"),
+                                    "config/kubeguard.yaml": CONFIG}
+    fake_github.add_pull("acme", "deploy", 24, base_files=base, head_files={**base, "ok.yaml": UNHEALTHY})
+    outcome = review_pull_request(client(fake_github), 24)
+    assert outcome.conclusion is Conclusion.FAILURE
+    assert "symlink (to config/kubeguard.yaml)" in outcome.config_error
     assert fake_github.check_runs("acme", "deploy")[-1]["conclusion"] == "failure"

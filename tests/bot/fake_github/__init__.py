@@ -11,6 +11,7 @@ See ``server.py`` for the request pipeline and the GitHub behaviours it mimics.
 
 from .server import DEFAULT_BOT, SECONDARY_RATE_LIMIT, FakeGitHub, HTTPError
 from .spec import api as openapi
-from .state import RecordedRequest
+from .state import RecordedRequest, Symlink
 
-__all__ = ["DEFAULT_BOT", "SECONDARY_RATE_LIMIT", "FakeGitHub", "HTTPError", "RecordedRequest", "openapi"]
+__all__ = ["DEFAULT_BOT", "SECONDARY_RATE_LIMIT", "FakeGitHub", "HTTPError", "RecordedRequest", "Symlink",
+           "openapi"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import posixpath
 import re
 import secrets
 import socket
@@ -44,6 +45,7 @@ from .state import (
     Repo,
     Review,
     ReviewComment,
+    Symlink,
     Token,
     tree_sha,
 )
@@ -868,13 +870,26 @@ class FakeGitHub:
         return 200, body
 
     def _content_entry(self, r: Repo, ref: str, path: str, kind: str, sha: str, size: int) -> dict[str, Any]:
+        blob = kind in ("file", "symlink")
         url = f"{self.url}/repos/{r.full_name}/contents/{path}?ref={ref}"
-        git = f"{self.url}/repos/{r.full_name}/git/{'blobs' if kind == 'file' else 'trees'}/{sha}"
-        html = f"{self.url}/{r.full_name}/{'blob' if kind == 'file' else 'tree'}/{ref}/{path}"
+        git = f"{self.url}/repos/{r.full_name}/git/{'blobs' if blob else 'trees'}/{sha}"
+        html = f"{self.url}/{r.full_name}/{'blob' if blob else 'tree'}/{ref}/{path}"
         return {"type": kind, "size": size, "name": path.rsplit("/", 1)[-1], "path": path, "sha": sha, "url": url,
                 "git_url": git, "html_url": html,
-                "download_url": f"{self.url}/{r.full_name}/raw/{ref}/{path}" if kind == "file" else None,
+                "download_url": f"{self.url}/{r.full_name}/raw/{ref}/{path}" if blob else None,
                 "_links": {"self": url, "git": git, "html": html}}
+
+    @staticmethod
+    def _link_target(path: str, link: Symlink, tree: dict[str, bytes]) -> str | None:
+        """The regular file of the tree a symlink points to, or None (absolute, out of the repository, missing,
+        a directory or another link): then GitHub describes the link instead of following it."""
+        if link.target.startswith("/"):
+            return None
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), link.target))
+        if target == ".." or target.startswith("../"):
+            return None
+        data = tree.get(target)
+        return target if data is not None and not isinstance(data, Symlink) else None
 
     def _get_contents(self, owner: str, repo: str, path: str) -> tuple[int, Any] | Response:
         r = self._repo(owner, repo)
@@ -887,6 +902,12 @@ class FakeGitHub:
         path = path.strip("/")
         if path in tree:
             data = tree[path]
+            if isinstance(data, Symlink):
+                target = self._link_target(path, data, tree)
+                if target is None:
+                    entry = self._content_entry(r, ref_name, path, "symlink", blob_sha(data), len(data))
+                    return 200, {**entry, "target": data.target}
+                path, data = target, tree[target]  # "the API responds with the content of the file"
             accept = request.headers.get("Accept", "")
             if "application/vnd.github.raw" in accept or "application/vnd.github.v3.raw" in accept:
                 return Response(data, status=200, mimetype="application/vnd.github.raw")
@@ -902,7 +923,7 @@ class FakeGitHub:
                 if "/" in rest:
                     children.setdefault(name, ("dir", "", 0))
                 else:
-                    children[name] = ("file", blob_sha(data), len(data))
+                    children[name] = ("symlink" if isinstance(data, Symlink) else "file", blob_sha(data), len(data))
         if not children:
             raise HTTPError(404, "Not Found")
         listing = []
@@ -965,7 +986,8 @@ class FakeGitHub:
                                   "url": f"{base}/trees/{dsha}"}
             if recursive or len(parts) == 1:
                 bsha = blob_sha(data)
-                entries[p] = {"path": p, "mode": "100644", "type": "blob", "sha": bsha, "size": len(data),
+                entries[p] = {"path": p, "mode": "120000" if isinstance(data, Symlink) else "100644", "type": "blob",
+                              "sha": bsha, "size": len(data),
                               "url": f"{base}/blobs/{bsha}"}
         return 200, {"sha": sha, "url": f"{base}/trees/{sha}", "tree": [entries[k] for k in sorted(entries)],
                      "truncated": False}

@@ -9,6 +9,19 @@ from typing import Any
 from .diff import FileDiff
 
 
+class Symlink(bytes):
+    """A symbolic link in a commit's tree. Git stores it as a blob holding the target path (mode 120000), so it
+    diffs as that one line; the contents API follows it only to a regular file of the repository."""
+
+    @classmethod
+    def to(cls, target: str) -> Symlink:
+        return cls(target.encode("utf-8"))
+
+    @property
+    def target(self) -> str:
+        return self.decode("utf-8")
+
+
 @dataclass
 class Commit:
     sha: str
