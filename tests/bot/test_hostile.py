@@ -8,12 +8,15 @@ by name (and line), and still review the normal one. A second pull request has a
 
 from __future__ import annotations
 
+import re
 import textwrap
 import time
 import tracemalloc
 from pathlib import Path
 
+import pytest
 from fake_github import FakeGitHub, Symlink
+from hostile_inputs import billion_laughs
 
 from bot.github_client import GitHubClient, retry_policy
 from bot.model import Conclusion
@@ -25,23 +28,7 @@ UNHEALTHY = (ROOT / "examples" / "unhealthy.yaml").read_text()
 TOKEN = "ghs_" + "2" * 36
 MAX_FILE_BYTES = 200_000
 
-BOMB = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: lol
-a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
-i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
-spec:
-  containers: [*i]
-"""
+BOMB = billion_laughs()
 
 # 600 levels: 300 flow mappings, each holding a one-item flow sequence, under the pod spec
 DEEP = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: deep\nspec:\n  x: " + "{k: [" * 300 + "1" + "]}" * 300 + "\n"
@@ -196,18 +183,42 @@ def test_hostile_files_are_reported_bounded_and_the_normal_one_is_still_reviewed
     assert fake_github.check_runs("acme", "deploy")[-1]["conclusion"] in ("failure", "neutral", "success")
 
 
-def test_a_malformed_configuration_is_a_config_error_not_a_crash(fake_github: FakeGitHub) -> None:
+HOSTILE_CONFIGS = {
+    "malformed": ("rules:\n  container-no-privilege: {effect: Audit\n  other: [\n", "invalid YAML"),
+    "alias-bomb": (billion_laughs(head="", tail="rules: *i\n"), r"too many nodes \(alias bomb\?\)"),
+    "deep-nesting": ("rules:\n  x: " + "[" * 100_000 + "]" * 100_000 + "\n", "nesting depth"),
+    "deep-mappings": ("rules:\n  x: " + "{k: [" * 300 + "1" + "]}" * 300 + "\n", "nested deeper than"),
+    "huge": ("# padding\n" * 500_000 + "rules: {}\n", "over the limit of 262,144 for a configuration"),
+    "binary": (b"\x7fELF\x02\x01\x01\x00\x00\x00rules: {}\n", "not valid YAML|control characters"),
+    "not-utf-8": ("rules:\n  container-no-privilege: {effect: Audit}  # caf\xe9\n".encode("latin-1"), "not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CONFIGS))
+def test_a_hostile_base_configuration_is_a_bounded_config_error_not_a_crash(fake_github: FakeGitHub,
+                                                                            case: str) -> None:
+    text, cause = HOSTILE_CONFIGS[case]
     fake_github.add_repo("acme", "deploy")
     fake_github.add_token(TOKEN)
-    broken = "rules:\n  container-no-privilege: {effect: Audit\n  other: [\n"
-    fake_github.add_pull("acme", "deploy", 22, base_files={".kubeguard.yaml": broken},
-                         head_files={".kubeguard.yaml": broken, "ok.yaml": UNHEALTHY})
-    outcome = review_pull_request(client(fake_github), 22, Options(max_file_bytes=MAX_FILE_BYTES))
+    fake_github.add_pull("acme", "deploy", 22, base_files={".kubeguard.yaml": text},
+                         head_files={".kubeguard.yaml": text, "ok.yaml": UNHEALTHY})
+    tracemalloc.start()
+    start = time.monotonic()
+    try:
+        outcome = review_pull_request(client(fake_github), 22, Options(max_file_bytes=MAX_FILE_BYTES))
+        elapsed = time.monotonic() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 20, f"{elapsed:.1f} s"
+    assert peak < 150 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     assert outcome.conclusion is Conclusion.FAILURE
-    assert ".kubeguard.yaml" in outcome.config_error and "invalid YAML" in outcome.config_error
-    assert fake_github.reviews("acme", "deploy", 22) == []
+    assert outcome.config_error.startswith(".kubeguard.yaml (base main@"), outcome.config_error
+    assert re.search(cause, outcome.config_error), outcome.config_error
+    assert fake_github.reviews("acme", "deploy", 22) == []  # nothing reviewed under rules nobody can read
     (summary,) = fake_github.issue_comments("acme", "deploy", 22)
-    assert ".kubeguard.yaml" in summary["body"]
+    assert ".kubeguard.yaml" in summary["body"] and "could not read its configuration" in summary["body"]
+    assert len(summary["body"]) < 5_000  # the cause, not the file
     assert fake_github.check_runs("acme", "deploy")[-1]["conclusion"] == "failure"
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hostile_inputs import billion_laughs
 
 import rules
 from rules import Control, Effect
@@ -388,23 +389,7 @@ def test_helm_line_is_right_in_a_crlf_file() -> None:
 
 # --- hostile input -------------------------------------------------------------------------------------------------
 
-BILLION_LAUGHS = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: lol
-a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
-i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
-spec:
-  containers: [*i]
-"""
+BILLION_LAUGHS = billion_laughs()
 
 
 def test_alias_bomb_is_a_bounded_time_problem() -> None:
