@@ -149,8 +149,10 @@ class PodView(ObjectView):
             for index, item in enumerate(items):
                 if isinstance(item, dict):
                     name = item.get("name")
+                    # with ``security`` filled in, as view() does for the pod: most container rules read it
                     made.append(_frozen(Container, {"name": str(name) if name is not None else "", "data": item,
-                                                    "path": (*spec_path, list_name, index), "list_name": list_name}))
+                                                    "path": (*spec_path, list_name, index), "list_name": list_name,
+                                                    "security": as_dict(item.get("securityContext"))}))
             out[list_name] = tuple(made)
         return out
 

@@ -38,9 +38,11 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
     if not any(isinstance(volume, dict) and "hostPath" in volume for volume in volumes):
         # no hostPath volume, nothing to judge; a mount named by a list or mapping still fails as below
         for c in containers:
-            for m in as_list(c.data.get("volumeMounts")):
-                if isinstance(m, dict) and isinstance(m.get("name"), (dict, list)):
-                    hash(m["name"])
+            container_mounts = c.data.get("volumeMounts")
+            if container_mounts and isinstance(container_mounts, list):
+                for m in container_mounts:
+                    if isinstance(m, dict) and isinstance(m.get("name"), (dict, list)):
+                        hash(m["name"])
         return
     allowed_text = json.dumps(allowed, sort_keys=True)
     mounts: dict[str, list[tuple[Any, ...]]] = {}  # volume name -> [(mount path, readOnly)]

@@ -17,7 +17,6 @@ from rules._common import examined
 from rules._kinds import WORKLOADS
 from rules._model import Control, Param, Rule, Severity, Violation
 from rules._params import EXCLUDED_CONTAINERS, NS_DEFENDER, is_regex, match_params
-from rules._rego import render
 from rules._resource import PodView
 
 
@@ -48,11 +47,11 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
     pattern = params["allowedContainerImagesRegex"]
     _compiled(pattern)  # an invalid pattern fails here, with or without containers, as before
     for c in examined(pod, params, legacy, windows_skip=False):
-        image = c.image
+        image = c.data.get("image")
         if isinstance(image, str) and not _allowed(pattern, image):  # absent image: undefined in Rego
-            yield Violation((*c.path, "image"),
-                            f"Container image {render(image)} for container {c.name} has not been allowed.",
-                            c.name)
+            # (a string renders as itself)
+            yield Violation((*c.path, "image"), f"Container image {image} for container {c.name} has not been "
+                                                f"allowed.", c.name)
 
 
 RULE = Rule(

@@ -20,7 +20,7 @@ from rules._resource import REGULAR_LISTS, PodView, as_list
 def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
     allowed = params["allowedContainerPortsList"]
     for c in pod.containers(REGULAR_LISTS):
-        for j, port in enumerate(as_list(c.get("ports"))):
+        for j, port in enumerate(as_list(c.data.get("ports"))):
             value = port.get("containerPort") if isinstance(port, dict) else None
             if not is_number(value) or value != int(value):
                 continue  # format_int of a non-number is undefined in Rego: no violation

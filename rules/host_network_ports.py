@@ -54,9 +54,10 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
     shown = None
     for c in examined(pod, params, legacy):
         causes = [(*pod.spec_path, "hostNetwork")] if host_network else []
-        for value, place in _host_ports(pod, c):
-            if value < lo or value > hi:
-                causes.append(place)
+        if c.data.get("ports"):  # (most containers declare none: no generator for them)
+            for value, place in _host_ports(pod, c):
+                if value < lo or value > hi:
+                    causes.append(place)
         if causes:
             if shown is None:
                 shown = derived(params, f"host-network-ports/{legacy}", lambda p: render(
