@@ -22,10 +22,10 @@ def fail(job: Job) -> None:
 
 
 def hang_once(job: Job) -> None:
-    """The first call for delivery ``$KG_HANG`` writes ``<pid> <parent pid>`` to ``$KG_TEST_DIR/<delivery>.hung``
-    and hangs (a minute: the test kills its worker); every other call is ``record``."""
+    """The first call for a delivery listed in ``$KG_HANG`` (comma-separated) writes ``<pid> <parent pid>`` to
+    ``$KG_TEST_DIR/<delivery>.hung`` and hangs (a minute: the test kills it); every other call is ``record``."""
     marker = os.path.join(os.environ["KG_TEST_DIR"], f"{job.delivery_id}.hung")
-    if job.delivery_id != os.environ.get("KG_HANG") or os.path.exists(marker):
+    if job.delivery_id not in os.environ.get("KG_HANG", "").split(",") or os.path.exists(marker):
         record(job)
         return
     partial = f"{marker}.{os.getpid()}"

@@ -355,3 +355,56 @@ def test_purge_on_redis_forgets_finished_records_and_keeps_dedupe(url: str, monk
     assert queue.get("ok") is None and queue.get("bad") is not None
     assert queue.purge(0, dead_older_than=0).jobs == 1 and queue.list() == []
     assert queue.enqueue(job("ok")) is False  # the delivery id is still known
+
+
+def test_a_killed_work_horse_is_retried_and_a_job_abandoned_on_its_last_attempt_is_dead_with_the_reason(
+        url: str, tmp_path: Path) -> None:
+    from bot.rq_worker import requeue_abandoned
+
+    env = worker_env(url, tmp_path, "rq_handlers:hang_once", KUBEGUARD_WORKER_HEARTBEAT="1", KG_HANG="oom,last")
+    queue = RedisQueue(url, max_attempts=2, retry_intervals=[0])
+    assert queue.enqueue(job("oom"))
+    [worker] = start_workers(1, env, tmp_path)
+    horses: list[int] = []
+    reasons: list[str] = []
+    try:
+        wait_for((tmp_path / "oom.hung").exists, 15, "the first attempt to hang")
+        horse, _ = map(int, (tmp_path / "oom.hung").read_text().split())
+        horses.append(horse)
+        os.kill(horse, signal.SIGKILL)  # what the out-of-memory killer does: the worker itself survives
+
+        def done_once_lost() -> bool:
+            record = queue.get("oom")
+            if record is not None and record.reason:
+                reasons.append(record.reason)
+            return record is not None and record.state == "done"
+
+        wait_for(done_once_lost, 15, "the killed horse's job to run again and finish")
+        record = queue.get("oom")
+        assert record is not None and record.attempts == 2
+        assert any("work horse was killed by signal 9; re-queued" in r for r in reasons), reasons
+
+        last = RedisQueue(url, max_attempts=1)  # no retry left: an abandoned job is dead, with the reason
+        assert last.enqueue(job("last", number=2))
+        wait_for((tmp_path / "last.hung").exists, 15, "the last attempt to hang")
+        horses.append(int((tmp_path / "last.hung").read_text().split()[0]))
+        os.killpg(worker.pid, signal.SIGKILL)  # no worker left: this process does the keeper's round
+        worker.wait(5)
+
+        def dead() -> bool:
+            requeue_abandoned(queue.rq.name, queue.redis)
+            record = queue.get("last")
+            return record is not None and record.state == "dead"
+
+        wait_for(dead, 15, "the abandoned job to be found")
+    finally:
+        stop_workers([worker])
+        for pid in horses:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    record = queue.get("last")
+    assert record is not None and record.attempts == 1
+    assert record.reason is not None and record.reason.startswith("abandoned: its worker stopped sending heartbeats")
+    assert record.reason.endswith("no attempts left")
+    assert queue.rq.failed_job_registry.count == 1 and [r.job.delivery_id for r in queue.list("dead")] == ["last"]
+    assert queue.retry("last")
