@@ -193,7 +193,9 @@ def _evaluate(file: str, doc: int, located: Located, obj: dict[Any, Any], base: 
         if not matched:
             continue
         try:
-            violations = list(check(obj_view, params, legacy))
+            violations = check(obj_view, params, legacy)
+            if violations.__class__ is not list:  # the rules return lists; any other iterable is read once
+                violations = list(violations)
         except Exception as exc:  # a rule bug must not lose the rest of the review
             line = located.root.start_mark.line + 1
             report.problems.append(Problem(file, line, 1, f"rule {rule_id} failed on {resource}: "

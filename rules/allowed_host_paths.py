@@ -9,7 +9,6 @@ mounted or not, and the read-only breach folds into "not allowed".
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from rules._common import examined
@@ -31,7 +30,8 @@ def path_matches(prefix: str, path: str, legacy: bool = False) -> bool:
     return len(a) <= len(b) and a == b[: len(a)]
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     allowed = params["allowedHostPaths"].get("paths", [])
     containers = examined(pod, params, legacy, lists=REGULAR_LISTS)
     volumes = as_list(pod.spec.get("volumes"))
@@ -43,7 +43,7 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
                 for m in container_mounts:
                     if isinstance(m, dict) and isinstance(m.get("name"), (dict, list)):
                         hash(m["name"])
-        return
+        return out
     allowed_text = json.dumps(allowed, sort_keys=True)
     mounts: dict[str, list[tuple[Any, ...]]] = {}  # volume name -> [(mount path, readOnly)]
     for c in containers:
@@ -67,13 +67,14 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
         if legacy:  # allowed when any matching entry allows it: not readOnly, or readOnly and no writable mount
             matching = [e for e in matching if e.get("readOnly") is not True or not writable]
         if not matching:
-            yield Violation((*vpath, "hostPath", "path"),
-                            f"{prefix} is not allowed, pod: {pod.pod_name}. Allowed path: {allowed_text}")
+            out.append(Violation((*vpath, "hostPath", "path"),
+                                 f"{prefix} is not allowed, pod: {pod.pod_name}. Allowed path: {allowed_text}"))
         elif not legacy and needs_ro and writable:
-            yield Violation((*writable[0], "readOnly"),
-                            f"{prefix} does not meet the readonly requirement, pod: {pod.pod_name}. "
-                            f"Allowed path: {allowed_text}",
-                            related=tuple((*w, "readOnly") for w in writable[1:]))
+            out.append(Violation((*writable[0], "readOnly"),
+                                 f"{prefix} does not meet the readonly requirement, pod: {pod.pod_name}. "
+                                 f"Allowed path: {allowed_text}",
+                                 related=tuple((*w, "readOnly") for w in writable[1:])))
+    return out
 
 
 RULE = Rule(

@@ -7,7 +7,6 @@ pod's. Legacy MustRunAsNonRoot demanded ``runAsUser`` itself and knew no ``max: 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from rules._common import examined
@@ -132,10 +131,11 @@ def _group(c: Container, sc: dict[Any, Any], pod_sc: dict[Any, Any], spec_path: 
     return Violation((*(spec_path if at_pod else c.path), "securityContext", field), message, c.name)
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     containers = examined(pod, params, legacy)
     if not containers:
-        return
+        return out
     user, groups = derived(params, "allowed-users-groups", _constraints)
     pod_sc = as_dict(pod.spec.get("securityContext"))
     spec_path = pod.spec_path
@@ -144,11 +144,12 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
         if user is not None:
             found = _user(c, sc, pod_sc, spec_path, user, legacy)
             if found is not None:
-                yield found
+                out.append(found)
         for constraint in groups:
             found = _group(c, sc, pod_sc, spec_path, constraint, legacy)
             if found is not None:
-                yield found
+                out.append(found)
+    return out
 
 
 def _ranges(lo: int, hi: int) -> dict[str, Any]:

@@ -6,7 +6,6 @@ per pod (the message names only the pod), unless every container is image-exclud
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from rules._kinds import WORKLOADS
@@ -16,20 +15,22 @@ from rules._rego import image_excluded, truthy
 from rules._resource import PodView
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     spec = pod.spec
     if not (truthy(spec.get("hostPID")) or truthy(spec.get("hostIPC"))):
-        return  # nothing shared (checked first: it is the cheap test, and none of the others can fail)
+        return out  # nothing shared (checked first: it is the cheap test, and none of the others can fail)
     if not legacy:
         if pod.windows:
-            return
+            return out
         excluded = params.get("excludedImages", ())
         if not any(not image_excluded(c.image, excluded) for c in pod.containers()):
-            return
+            return out
     paths = [(*pod.spec_path, field) for field in ("hostPID", "hostIPC") if truthy(spec.get(field))]
     if paths:
-        yield Violation(paths[0], f"Sharing the host namespace is not allowed: {pod.pod_name}",
-                        related=tuple(paths[1:]))
+        out.append(Violation(paths[0], f"Sharing the host namespace is not allowed: {pod.pod_name}",
+                             related=tuple(paths[1:])))
+    return out
 
 
 RULE = Rule(

@@ -7,7 +7,6 @@ suffices); case-insensitive. Legacy: case-sensitive and ``ALL`` does not count.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from rules._common import examined
@@ -32,32 +31,34 @@ def _sets(legacy: bool) -> Any:
 _COMPUTE = {False: ("capabilities/False", _sets(False)), True: ("capabilities/True", _sets(True))}
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     allowed, must_drop = derived(params, *_COMPUTE[legacy])
     for c in examined(pod, params, legacy):
         caps = c.security.get("capabilities")
         if not caps or not isinstance(caps, dict):  # nothing added, nothing dropped
             if must_drop:
                 suffix = "" if legacy else ' or "ALL"'
-                yield Violation((*c.path, "securityContext", "capabilities", "drop"),
-                                f"container <{c.name}> is not dropping all required capabilities. Container must "
-                                f"drop all of {render(params['requiredDropCapabilities'])}{suffix}", c.name)
+                out.append(Violation((*c.path, "securityContext", "capabilities", "drop"),
+                                     f"container <{c.name}> is not dropping all required capabilities. Container must "
+                                     f"drop all of {render(params['requiredDropCapabilities'])}{suffix}", c.name))
             continue
         caps_path = (*c.path, "securityContext", "capabilities")
         added = _norm(caps.get("add"), legacy)
         if added and "*" not in allowed:
             bad = [i for i, cap in enumerate(added) if cap not in allowed]
             if bad:
-                yield Violation((*caps_path, "add", bad[0]),
-                                f"container <{c.name}> has a disallowed capability. Allowed capabilities are "
-                                f"{render(params['allowedCapabilities'])}", c.name,
-                                related=tuple((*caps_path, "add", i) for i in bad[1:]))
+                out.append(Violation((*caps_path, "add", bad[0]),
+                                     f"container <{c.name}> has a disallowed capability. Allowed capabilities are "
+                                     f"{render(params['allowedCapabilities'])}", c.name,
+                                     related=tuple((*caps_path, "add", i) for i in bad[1:])))
         dropped = set(_norm(caps.get("drop"), legacy))
         if must_drop - dropped and (legacy or "all" not in dropped):
             suffix = "" if legacy else ' or "ALL"'
-            yield Violation((*caps_path, "drop"),
-                            f"container <{c.name}> is not dropping all required capabilities. Container must "
-                            f"drop all of {render(params['requiredDropCapabilities'])}{suffix}", c.name)
+            out.append(Violation((*caps_path, "drop"),
+                                 f"container <{c.name}> is not dropping all required capabilities. Container must "
+                                 f"drop all of {render(params['requiredDropCapabilities'])}{suffix}", c.name))
+    return out
 
 
 RULE = Rule(

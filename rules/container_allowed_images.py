@@ -8,7 +8,6 @@ matches nothing, so every image fails until the registry is configured.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from typing import Any
 
 import re2
@@ -43,15 +42,17 @@ def _allowed(pattern: str, image: str) -> bool:
     return found
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     pattern = params["allowedContainerImagesRegex"]
     _compiled(pattern)  # an invalid pattern fails here, with or without containers, as before
     for c in examined(pod, params, legacy, windows_skip=False):
         image = c.data.get("image")
         if isinstance(image, str) and not _allowed(pattern, image):  # absent image: undefined in Rego
             # (a string renders as itself)
-            yield Violation((*c.path, "image"), f"Container image {image} for container {c.name} has not been "
-                                                f"allowed.", c.name)
+            out.append(Violation((*c.path, "image"), f"Container image {image} for container {c.name} has not been "
+                                                     f"allowed.", c.name))
+    return out
 
 
 RULE = Rule(

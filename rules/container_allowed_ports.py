@@ -7,7 +7,6 @@ string of ``allowedContainerPortsList``. No ranges, no exclusions, no Windows sk
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from rules._kinds import WORKLOADS
@@ -17,7 +16,8 @@ from rules._rego import is_number
 from rules._resource import REGULAR_LISTS, PodView, as_list
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     allowed = params["allowedContainerPortsList"]
     for c in pod.containers(REGULAR_LISTS):
         for j, port in enumerate(as_list(c.data.get("ports"))):
@@ -26,8 +26,9 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
                 continue  # format_int of a non-number is undefined in Rego: no violation
             text = str(int(value))
             if text not in allowed:
-                yield Violation((*c.path, "ports", j, "containerPort"),
-                                f"Container port {text} for container {c.name} has not been allowed.", c.name)
+                out.append(Violation((*c.path, "ports", j, "containerPort"),
+                                     f"Container port {text} for container {c.name} has not been allowed.", c.name))
+    return out
 
 
 RULE = Rule(

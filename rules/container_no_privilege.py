@@ -6,7 +6,6 @@ initContainer and ephemeralContainer (legacy: no ephemeral containers, no exclus
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from rules._common import examined
@@ -17,12 +16,14 @@ from rules._rego import render, truthy
 from rules._resource import PodView
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     for c in examined(pod, params, legacy):
         if truthy(c.security.get("privileged")):
-            yield Violation((*c.path, "securityContext", "privileged"),
-                            f"Privileged container is not allowed: {c.name}, "
-                            f"securityContext: {render(c.get('securityContext'))}", c.name)
+            out.append(Violation((*c.path, "securityContext", "privileged"),
+                                 f"Privileged container is not allowed: {c.name}, "
+                                 f"securityContext: {render(c.get('securityContext'))}", c.name))
+    return out
 
 
 RULE = Rule(

@@ -8,7 +8,6 @@ explicit ``false``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from rules._common import examined
@@ -31,13 +30,15 @@ def _escalates(c_value: Any, c_user: Any, pod_user: Any, legacy: bool) -> bool:
     return pod_user is not None and not equals(pod_user, 0)
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     pod_user = get(pod.spec, "securityContext", "runAsUser")
     for c in examined(pod, params, legacy):
         sc = c.security
         if _escalates(sc.get("allowPrivilegeEscalation"), sc.get("runAsUser"), pod_user, legacy):
-            yield Violation((*c.path, "securityContext", "allowPrivilegeEscalation"),
-                            f"Privilege escalation container is not allowed: {c.name}", c.name)
+            out.append(Violation((*c.path, "securityContext", "allowPrivilegeEscalation"),
+                                 f"Privilege escalation container is not allowed: {c.name}", c.name))
+    return out
 
 
 RULE = Rule(

@@ -6,7 +6,6 @@ mandatory on every container and initContainer, and neither may exceed the confi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -46,30 +45,32 @@ def _maxima(legacy: bool) -> Any:
 _MAXIMA = {False: ("resource-limits/False", _maxima(False)), True: ("resource-limits/True", _maxima(True))}
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     max_cpu, max_mem = derived(params, *_MAXIMA[legacy])
     for c in examined(pod, params, legacy, lists=REGULAR_LISTS, windows_skip=False):
         limits_path = (*c.path, "resources", "limits")
         resources = c.data.get("resources")
         limits = resources.get("limits") if isinstance(resources, dict) else None
         if not truthy(resources) or not truthy(limits):
-            yield Violation(limits_path, f"container <{c.name}> has no resource limits", c.name)
+            out.append(Violation(limits_path, f"container <{c.name}> has no resource limits", c.name))
             continue
         for field, maximum in (("cpu", max_cpu), ("memory", max_mem)):
             value = limits.get(field) if isinstance(limits, dict) else None
             path = (*limits_path, field)
             if not truthy(value) or value == "":
-                yield Violation(path, f"container <{c.name}> has no {field} limit", c.name)
+                out.append(Violation(path, f"container <{c.name}> has no {field} limit", c.name))
             if value is None:
                 continue
             parsed = _parse(field, value, legacy)
             if parsed is None:
-                yield Violation(path, f"container <{c.name}> {field} limit <{render(value)}> could not be parsed",
-                                c.name)
+                out.append(Violation(path, f"container <{c.name}> {field} limit <{render(value)}> could not be parsed",
+                                     c.name))
             elif maximum is not None and parsed > maximum:
                 limit_param = params["cpuLimit" if field == "cpu" else "memoryLimit"]
-                yield Violation(path, f"container <{c.name}> {field} limit <{render(value)}> is higher than "
-                                      f"the maximum allowed of <{render(limit_param)}>", c.name)
+                out.append(Violation(path, f"container <{c.name}> {field} limit <{render(value)}> is higher than "
+                                           f"the maximum allowed of <{render(limit_param)}>", c.name))
+    return out
 
 
 RULE = Rule(

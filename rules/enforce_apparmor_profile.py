@@ -7,7 +7,6 @@ a missing annotation counts as ``runtime/default``. Legacy: a missing annotation
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from rules._common import examined
@@ -20,7 +19,8 @@ from rules._resource import PodView
 ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     allowed = params["allowedProfiles"]
     annotations = pod.annotations
     for c in examined(pod, params, legacy):
@@ -29,9 +29,10 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
         if profile is None and not legacy:
             profile = "runtime/default"
         if profile is None or profile not in allowed:
-            yield Violation((*pod.meta_path, "annotations", key),
-                            f"AppArmor profile is not allowed, pod: {pod.pod_name}, container: {c.name}. "
-                            f"Allowed profiles: {render(allowed)}", c.name)
+            out.append(Violation((*pod.meta_path, "annotations", key),
+                                 f"AppArmor profile is not allowed, pod: {pod.pod_name}, container: {c.name}. "
+                                 f"Allowed profiles: {render(allowed)}", c.name))
+    return out
 
 
 RULE = Rule(

@@ -48,7 +48,8 @@ def _host_ports(pod: PodView, c: Container) -> Iterator[tuple[Any, Path]]:
             yield value, (*c.path, "ports", j, "hostPort")
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     host_network = not params["allowHostNetwork"] and truthy(pod.spec.get("hostNetwork"))
     lo, hi = params["minPort"], params["maxPort"]
     shown = None
@@ -62,9 +63,10 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
             if shown is None:
                 shown = derived(params, f"host-network-ports/{legacy}", lambda p: render(
                     _shown_params(p) if not legacy else {k: p[k] for k in ("allowHostNetwork", "minPort", "maxPort")}))
-            yield Violation(causes[0], f"The specified hostNetwork and hostPort are not allowed, pod: "
-                                       f"{pod.pod_name}, container: {c.name}. Allowed values: {shown}",
-                            c.name, related=tuple(causes[1:]))
+            out.append(Violation(causes[0], f"The specified hostNetwork and hostPort are not allowed, pod: "
+                                            f"{pod.pod_name}, container: {c.name}. Allowed values: {shown}",
+                                 c.name, related=tuple(causes[1:])))
+    return out
 
 
 RULE = Rule(

@@ -6,7 +6,6 @@ ephemeralContainer needs ``securityContext.readOnlyRootFilesystem: true`` exactl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from rules._common import examined
@@ -16,7 +15,8 @@ from rules._params import EXCLUDED_CONTAINERS, EXCLUDED_IMAGES, NS_DEFENDER, mat
 from rules._resource import PodView
 
 
-def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(pod: PodView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     for c in examined(pod, params, legacy):
         if c.security.get("readOnlyRootFilesystem") is not True:
             if legacy:
@@ -24,7 +24,8 @@ def check(pod: PodView, params: dict[str, Any], legacy: bool) -> Iterator[Violat
             else:
                 message = (f"Readonly root filesystem is required for container. "
                            f"pod:'{pod.pod_name}', container:'{c.name}'")
-            yield Violation((*c.path, "securityContext", "readOnlyRootFilesystem"), message, c.name)
+            out.append(Violation((*c.path, "securityContext", "readOnlyRootFilesystem"), message, c.name))
+    return out
 
 
 RULE = Rule(

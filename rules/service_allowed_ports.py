@@ -8,7 +8,6 @@ The ``default/kubernetes`` Service is exempt. Legacy: exact strings only, and no
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from rules._kinds import SERVICES
@@ -31,17 +30,19 @@ def port_allowed(port: int, entry: str, legacy: bool = False) -> bool:
     return str(port) == entry
 
 
-def check(svc: ServiceView, params: dict[str, Any], legacy: bool) -> Iterator[Violation]:
+def check(svc: ServiceView, params: dict[str, Any], legacy: bool) -> list[Violation]:
+    out: list[Violation] = []
     if not legacy and svc.namespace == "default" and svc.name == "kubernetes":
-        return  # the legacy template had no such exemption
+        return out  # the legacy template had no such exemption
     allowed = params["allowedServicePortsList"]
     for j, port in enumerate(as_list(svc.spec.get("ports"))):
         value = port.get("port") if isinstance(port, dict) else None
         if not is_number(value) or value != int(value):
             continue
         if not any(port_allowed(int(value), entry, legacy) for entry in allowed):
-            yield Violation((*svc.base, "spec", "ports", j, "port"),
-                            f"Port {int(value)} for service {svc.name} has not been allowed.")
+            out.append(Violation((*svc.base, "spec", "ports", j, "port"),
+                                 f"Port {int(value)} for service {svc.name} has not been allowed."))
+    return out
 
 
 RULE = Rule(
