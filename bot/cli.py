@@ -112,22 +112,24 @@ def iter_inputs(paths: Sequence[str], unreadable: list[rules.Problem],
                 unreadable.append(rules.Problem(str(path), 1, 1, f"cannot read: {exc.strerror}", "parse"))
 
 
-def find_config(paths: Sequence[str]) -> Path | None:
-    """``.kubeguard.yaml`` at the scanned repository's root (walking up to the directory holding .git)."""
+def find_config(paths: Sequence[str], root: Path | None = None) -> Path | None:
+    """``.kubeguard.yaml`` at the scanned repository's root (walking up to the directory holding .git, and no
+    higher than ``root``)."""
     first = next((p for p in paths if p != "-"), ".")
-    start = Path(first).resolve()
-    current = start if start.is_dir() else start.parent
+    start = Path(os.path.abspath(first))  # not resolved: a symlink named here does not move the search
+    current = start if start.is_dir() and not start.is_symlink() else start.parent
+    top = root.resolve() if root is not None else None
     for directory in (current, *current.parents):
         candidate = directory / rules.CONFIG_FILE
         if candidate.is_file():
             return candidate
-        if (directory / ".git").exists():
+        if (directory / ".git").exists() or (top is not None and directory.resolve() == top):
             break
     return None
 
 
 def load_config(explicit: str | None, paths: Sequence[str], root: Path | None = None) -> rules.Config:
-    path = Path(explicit) if explicit else find_config(paths)
+    path = Path(explicit) if explicit else find_config(paths, root)
     if path is None:
         return rules.default_config()
     if root is not None and not _inside(path, root):

@@ -234,6 +234,7 @@ def test_the_action_scans_its_workspace_without_reading_anything_outside(tmp_pat
     from bot import action
 
     ws = workspace_with_symlinks(tmp_path)
+    (tmp_path / ".kubeguard.yaml").write_text("rules: [\n")  # above the workspace: never looked for
     (ws / ".kubeguard.yaml").symlink_to(CONFIG)  # a configuration from outside: refused too
     monkeypatch.chdir(ws)
     env = {"GITHUB_EVENT_NAME": "push", "GITHUB_WORKSPACE": str(ws), "INPUT_FAIL_ON": "audit"}
