@@ -220,7 +220,12 @@ def _evaluate(file: str, doc: int, located: Located, obj: dict[Any, Any], base: 
 
 def _collapse(violations: list[Violation]) -> list[Violation]:
     """Rego's violation set: identical messages are one violation (their places are kept as related)."""
-    if len(violations) < 2 or len({v.message for v in violations}) == len(violations):
+    if len(violations) < 2:
+        return violations
+    if len(violations) == 2:  # the usual case (two findings for one container): no set to build
+        if violations[0].message != violations[1].message:
+            return violations
+    elif len({v.message for v in violations}) == len(violations):
         return violations  # no message twice: nothing to merge
     merged: dict[str, Violation] = {}
     for v in violations:
