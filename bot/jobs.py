@@ -55,6 +55,10 @@ PURGE_INTERVAL = 3600.0  # the worker pool purges this often
 _PURGE_BATCH = 500  # rows per transaction: the webhook's inserts never wait for a long delete
 # A process's identity in lease owners: the pid alone is not enough, a restarted container reuses pid 1.
 _PROCESS_TOKEN = uuid.uuid4().hex[:12]
+# Where a test may make this process die (``set_fault_hook``): ``delivery-marked``, the delivery id is written
+# but its jobs are not yet; ``delivery-queued``, all of the delivery is committed, the answer not yet given.
+FAULT_POINTS = ("delivery-marked", "delivery-queued")
+_fault_hook: Callable[[str], None] | None = None
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -151,6 +155,19 @@ class Purged:
 
 class QueueError(Exception):
     """The queue database cannot be opened or used."""
+
+
+def set_fault_hook(hook: Callable[[str], None] | None) -> None:
+    """Call ``hook(point)`` at each of the ``FAULT_POINTS`` in this process (tests kill the process there with
+    SIGKILL to prove that a crash at that moment loses nothing); ``None`` removes it."""
+    global _fault_hook
+    _fault_hook = hook
+
+
+def fault_point(point: str) -> None:
+    """A named moment where a crash must not lose a delivery; nothing happens unless a test set a hook."""
+    if _fault_hook is not None:
+        _fault_hook(point)
 
 
 def worker_identity(thread: str = "") -> str:
@@ -287,6 +304,7 @@ class SqliteQueue:
                                 (delivery_id, now))
             if seen.rowcount == 0:
                 return False
+            fault_point("delivery-marked")
             for job in jobs:
                 conn.execute(
                     "UPDATE jobs SET state = 'superseded', reason = ?, updated = ?, lease_owner = NULL "
@@ -296,6 +314,7 @@ class SqliteQueue:
                     "INSERT INTO jobs (id, delivery_id, key, head_sha, payload, state, created, updated) "
                     "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
                     (job.delivery_id, delivery_id, job.key, job.head_sha, job.to_json(), now, now))
+        fault_point("delivery-queued")
         return True
 
     def seen(self, delivery_id: str) -> bool:

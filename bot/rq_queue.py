@@ -6,8 +6,10 @@ for ``kubeguard jobs``, so ``bot.webhook.create_app`` works unchanged.
 
 Guarantees, and how:
 
-* **dedupe by delivery id across processes**: ``SET kubeguard:delivery:<id> 1 NX EX 7d`` before anything is
-  queued; a second web process that gets the same redelivery sees the key and answers "duplicate".
+* **dedupe by delivery id across processes**: the mark ``kubeguard:delivery:<id>`` (7 days) is set in the same
+  MULTI/EXEC transaction as the delivery's RQ jobs and records, under WATCH: a second web process that gets the
+  same redelivery sees the mark (or has its EXEC aborted) and answers "duplicate", and a web process killed
+  midway leaves no mark without a job, so GitHub's redelivery of a delivery it got no answer for is queued.
 * **one job per pull request at a time, across worker processes**: ``perform`` takes a Redis lock
   (``redis.lock.Lock``) named after ``job.key`` without blocking. A job that cannot take it is *deferred*: it
   enqueues a copy of itself ``lock_retry_delay`` seconds later (RQ's scheduler, hence ``work(with_scheduler=
@@ -45,7 +47,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot.jobs import STATES, Job, JobRecord, Purged, QueueError
+from bot.jobs import STATES, Job, JobRecord, Purged, QueueError, fault_point
 
 log = logging.getLogger("kubeguard.rq_queue")
 
@@ -186,45 +188,74 @@ class RedisQueue:
         return self.enqueue_delivery(job.delivery_id, [job])
 
     def enqueue_delivery(self, delivery_id: str, jobs: list[Job]) -> bool:
-        """Record the delivery (once across all processes) and queue its jobs; False if it was seen before."""
+        """Record the delivery (once across all processes) and queue its jobs; False if it was seen before.
+
+        One MULTI/EXEC transaction sets the delivery's mark, the pull requests' latest shas, the RQ jobs
+        (through RQ's pipeline support) and their records, so a web process that dies midway leaves none of
+        them and GitHub's redelivery is queued, not answered "duplicate" with nothing queued. The mark is
+        WATCHed: of two processes racing with one redelivery, the one whose EXEC comes second is aborted and
+        answers "duplicate".
+        """
+        from redis.exceptions import WatchError
+
+        key = self._delivery_key(delivery_id)
         try:
-            if not self.redis.set(self._delivery_key(delivery_id), "1", nx=True, ex=RETENTION):
-                return False
-        except Exception as exc:
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.watch(key)
+                if pipe.exists(key):
+                    return False
+                pipe.multi()
+                pipe.set(key, "1", ex=RETENTION)
+                fault_point("delivery-marked")
+                for job in jobs:
+                    pipe.set(self._latest_key(job), job.head_sha, ex=RETENTION)
+                    self._submit(job, attempts_before=0, pipeline=pipe)
+                pipe.execute()
+        except WatchError:  # another process recorded this delivery between our WATCH and EXEC
+            return False
+        except Exception as exc:  # nothing was applied: the redelivery will be queued
             raise QueueError(f"redis: {type(exc).__name__}") from None
-        try:
-            for job in jobs:
-                self.redis.set(self._latest_key(job), job.head_sha, ex=RETENTION)
-                self._submit(job, attempts_before=0)
-        except Exception as exc:
-            with contextlib.suppress(Exception):  # let GitHub's redelivery through: not all was queued
-                self.redis.delete(self._delivery_key(delivery_id))
-            raise QueueError(f"redis: {type(exc).__name__}") from None
+        fault_point("delivery-queued")
         return True
 
-    def _submit(self, job: Job, *, attempts_before: int, delay: float = 0) -> str:
+    def _submit(self, job: Job, *, attempts_before: int, delay: float = 0, pipeline: Any = None) -> str:
         """One RQ job for ``job``, which has had ``attempts_before`` attempts already: it gets the retries
-        left (so ``perform``'s attempt number, ``max_attempts - retries_left``, continues the count)."""
+        left (so ``perform``'s attempt number, ``max_attempts - retries_left``, continues the count).
+
+        The RQ job and its record are written in one transaction: ``pipeline``'s (in MULTI mode, executed by
+        the caller), or one of its own."""
         from rq import Retry
 
+        own = pipeline is None
+        pipe = self.redis.pipeline(transaction=True) if own else pipeline
+        if own:
+            pipe.multi()
         retries = self.max_attempts - attempts_before - 1
         retry = Retry(max=retries, interval=self.retry_intervals) if retries > 0 else None
         options: dict[str, Any] = {"retry": retry, "job_timeout": self.job_timeout, "result_ttl": 3600,
                                    "failure_ttl": DEAD_RETENTION,
                                    "description": f"review {job.key} {job.head_sha[:12]}",
-                                   "meta": {"delivery_id": job.delivery_id, "key": job.key}}
+                                   "meta": {"delivery_id": job.delivery_id, "key": job.key}, "pipeline": pipe}
         args = (job.to_json(), self.max_attempts, list(self.retry_intervals), self.job_timeout)
-        if delay > 0:
-            rq_job = self.rq.enqueue_in(timedelta(seconds=delay), perform, *args, **options)
-        else:
-            rq_job = self.rq.enqueue(perform, *args, **options)
-        self._set_state(job, "queued", rq_id=rq_job.id, attempts=attempts_before, keep_reason=attempts_before > 0)
+        try:
+            if delay > 0:
+                rq_job = self.rq.enqueue_in(timedelta(seconds=delay), perform, *args, **options)
+            else:
+                rq_job = self.rq.enqueue(perform, *args, **options)
+            self._set_state(job, "queued", rq_id=rq_job.id, attempts=attempts_before,
+                            keep_reason=attempts_before > 0, pipeline=pipe)
+            if own:
+                pipe.execute()
+        finally:
+            if own:
+                pipe.reset()
         return str(rq_job.id)
 
     # -- state records ---------------------------------------------------------------------------------
 
     def _set_state(self, job: Job, state: str, *, reason: str | None = None, rq_id: str | None = None,
-                   attempts: int | None = None, keep_reason: bool = False) -> None:
+                   attempts: int | None = None, keep_reason: bool = False, pipeline: Any = None) -> None:
+        """The job's record and state entry; on ``pipeline`` (MULTI mode, the caller executes it) if given."""
         now = time.time()
         record_key = self._record_key(job.delivery_id)
         fields: dict[str, Any] = {"state": state, "updated": now, "payload": job.to_json()}
@@ -234,7 +265,7 @@ class RedisQueue:
             fields["rq_id"] = rq_id
         if attempts is not None:
             fields["attempts"] = attempts
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=True) if pipeline is None else pipeline
         pipe.hsetnx(record_key, "created", now)
         pipe.hset(record_key, mapping=fields)
         pipe.expire(record_key, DEAD_RETENTION if state == "dead" else RETENTION)
@@ -242,7 +273,8 @@ class RedisQueue:
             if other != state:
                 pipe.zrem(self._state_key(other), job.delivery_id)
         pipe.zadd(self._state_key(state), {job.delivery_id: now})
-        pipe.execute()
+        if pipeline is None:
+            pipe.execute()
 
     def record_lost(self, rq_job: Any, cause: str) -> None:
         """The RQ job's worker (or work horse) died mid-run: its record goes back to ``queued`` (RQ retries it)

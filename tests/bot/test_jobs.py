@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from faults import SECRET, delivery, job_of, killed_at
 
 from bot.jobs import Job, Purged, SqliteQueue, WorkerPool, worker_identity
 
@@ -51,6 +52,23 @@ def test_enqueue_dedupes_deliveries_across_a_reopened_file(path: Path) -> None:
     assert again.enqueue(job("d-1")) is False, "a finished delivery is still remembered"
     mode = again._conn().execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+
+
+@pytest.mark.parametrize(("point", "answer"), [("delivery-marked", 202), ("delivery-queued", 200)])
+def test_a_process_killed_while_queueing_a_delivery_leaves_it_queued_once(path: Path, point: str,
+                                                                          answer: int) -> None:
+    """The delivery id and its jobs are one transaction: SIGKILL between the two leaves neither, so GitHub's
+    redelivery is queued; SIGKILL after the commit leaves both, so the redelivery is a duplicate."""
+    from bot.webhook import create_app
+
+    status, passed = killed_at(point, lambda: SqliteQueue(path).enqueue_delivery("d-crash", [job_of("d-crash")]))
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+    assert passed[-1] == point
+    q = SqliteQueue(path)
+    body, headers = delivery("d-crash")
+    response = create_app(secret=SECRET, queue=q).test_client().post("/webhook", data=body, headers=headers)
+    assert response.status_code == answer, response.get_json()
+    assert [(r.job, r.state) for r in q.list()] == [(job_of("d-crash"), "queued")]
 
 
 def test_a_newer_head_supersedes_the_queued_job_of_the_same_pull_request(path: Path) -> None:

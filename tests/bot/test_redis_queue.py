@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import faults
 import pytest
 
 from bot.jobs import Job
@@ -91,6 +92,51 @@ def test_deliveries_are_deduplicated_across_web_processes(url: str) -> None:
     assert first.counts() == {"queued": 1, "running": 0, "done": 0, "dead": 0, "superseded": 0}
     assert len(second.rq) == 1
     first.ping()
+
+
+def test_a_delivery_raced_by_many_web_processes_is_queued_once(url: str) -> None:
+    import threading
+
+    queues = [RedisQueue(url) for _ in range(8)]
+    for q in queues:
+        q.ping()  # connected before the race
+    for round_ in range(20):
+        delivery_id = f"race-{round_}"
+        start = threading.Barrier(len(queues))
+        results: list[bool] = []
+
+        def enqueue(q: RedisQueue, delivery_id: str, start: threading.Barrier, results: list[bool],
+                    number: int) -> None:
+            start.wait()
+            results.append(q.enqueue_delivery(delivery_id, [job(delivery_id, number=number)]))
+
+        threads = [threading.Thread(target=enqueue, args=(q, delivery_id, start, results, round_)) for q in queues]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == [False] * 7 + [True]
+    assert len(queues[0].rq) == 20 and queues[0].counts()["queued"] == 20
+
+
+@pytest.mark.parametrize(("point", "answer"), [("delivery-marked", 202), ("delivery-queued", 200)])
+def test_a_web_process_killed_while_queueing_a_delivery_leaves_it_queued_once(url: str, point: str,
+                                                                              answer: int) -> None:
+    """SIGKILL right after the delivery id is marked, or once all is queued: GitHub got no answer, and its
+    redelivery is queued (the mark did not outlive the crash) or a duplicate of the job that was queued."""
+    status, passed = faults.killed_at(point, lambda: RedisQueue(url).enqueue_delivery("d-crash",
+                                                                                     [faults.job_of("d-crash")]))
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+    assert passed[-1] == point
+    queue = RedisQueue(url)
+    body, headers = faults.delivery("d-crash")
+    response = create_app(secret=faults.SECRET, queue=queue).test_client().post("/webhook", data=body, headers=headers)
+    assert response.status_code == answer, response.get_json()
+    [rq_id] = queue.rq.get_job_ids()  # exactly one job, whichever process queued it
+    assert Job.from_json(queue.rq.fetch_job(rq_id).args[0]) == faults.job_of("d-crash")
+    assert queue.counts()["queued"] == 1
+    record = queue.get("d-crash")
+    assert record is not None and record.state == "queued"
 
 
 def worker_env(url: str, tmp_path: Path, handler: str, **extra: str) -> dict[str, str]:
