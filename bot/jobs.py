@@ -194,8 +194,35 @@ def _owner_is_dead(owner: str | None) -> bool:
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False  # exists, owned by someone else
-    return False
+        pass  # exists, owned by someone else: it may still be a zombie
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """True when ``pid`` has exited but was not reaped yet (``kill(pid, 0)`` still succeeds on it): its parent
+    has not waited for it, or it was reparented to an init that reaps late. Linux: the state in
+    ``/proc/<pid>/stat``; elsewhere ``ps -o stat=``; False when neither can tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return True  # /proc works and the pid has gone since the kill(0)
+        return _ps_state(pid).startswith(("Z", "X"))
+    except OSError:
+        return False
+    fields = stat.rpartition(")")[2].split()  # "pid (comm) S ...": comm may hold spaces and parentheses
+    return bool(fields) and fields[0] in ("Z", "X")
+
+
+def _ps_state(pid: int) -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True, timeout=5,
+                              check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip()
 
 
 class SqliteQueue:

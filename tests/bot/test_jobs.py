@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from faults import SECRET, delivery, job_of, killed_at
 
+from bot import jobs
 from bot.jobs import Job, Purged, SqliteQueue, WorkerPool, worker_identity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,6 +225,28 @@ def test_recover_requeues_jobs_of_a_dead_process_and_expired_leases_only(path: P
     assert q.get("d-0").state == "dead"  # type: ignore[union-attr]
 
 
+def test_a_dead_process_not_yet_reaped_is_recognised_as_dead(path: Path) -> None:
+    """A zombie (exited, its parent has not waited for it yet, or an init that reaps late) still has its pid,
+    and ``kill(pid, 0)`` succeeds on it: its lease must still be given back at once."""
+    q = SqliteQueue(path, lease_seconds=600)
+    q.enqueue(job("d-1"))
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # it has exited; WNOWAIT leaves it unreaped
+        os.kill(pid, 0)  # still there, as a zombie
+        assert q.claim(f"{socket.gethostname()}:{pid}:zombie-token:w0") is not None
+        assert q.recover() == 1
+        record = q.get("d-1")
+        assert record is not None and record.state == "queued" and "process gone" in (record.reason or "")
+        if shutil.which("ps"):  # the fallback where there is no /proc sees it too
+            assert jobs._ps_state(pid).startswith("Z")
+            assert jobs._ps_state(os.getpid())[:1] in ("R", "S")
+    finally:
+        os.waitpid(pid, 0)
+
+
 def test_an_earlier_process_with_our_pid_is_recognised_as_dead(path: Path) -> None:
     """A container restart reuses the pid: the lease's process token tells the lives apart."""
     q = SqliteQueue(path)
@@ -278,7 +302,7 @@ def test_kill_9_mid_run_then_other_processes_recover_and_drain(path: Path, tmp_p
             pytest.fail("the first process processed nothing")
     finally:
         os.kill(producer.pid, signal.SIGKILL)
-        producer.wait(5)  # reaped: a zombie would still look alive
+        producer.wait(5)
     assert producer.returncode == -signal.SIGKILL
     before = SqliteQueue(path).counts()
     assert before["queued"] >= 1, before  # killed mid-run, work left over
