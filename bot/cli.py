@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bot import serve as service  # imports neither Flask nor gunicorn until a command runs
 
     service.add_serve_arguments(sub, handler_factory=_job_handler)
-    _add_jobs_purge(service.add_jobs_arguments(sub))
+    service.add_jobs_arguments(sub)
 
     worker = sub.add_parser("worker", help="run an RQ worker for the Redis queue (KUBEGUARD_REDIS_URL)",
                             description="Reviews the jobs the webhook queued on Redis. Environment: "
@@ -347,52 +347,6 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--simple", action="store_true", help="run jobs in this process (no fork per job)")
     worker.set_defaults(func=cmd_worker)
     return parser
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``30m``, ``12h``, ``7d`` or a bare number of days, as seconds."""
-    raw = text.strip().lower()
-    unit = _UNITS.get(raw[-1:])
-    number = raw[:-1] if unit is not None else raw
-    try:
-        value = float(number) * (unit if unit is not None else _UNITS["d"])
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (90s, 30m, 12h, 7d)") from None
-    if value < 0 or value != value:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration cannot be negative")
-    return value
-
-
-def _add_jobs_purge(jobs: argparse.ArgumentParser) -> None:
-    """``kubeguard jobs purge`` beside the ``list``/``retry``/``counts`` that ``bot.serve`` registers."""
-    commands = next(a for a in jobs._actions if isinstance(a, argparse._SubParsersAction))
-    purge = commands.add_parser(
-        "purge", help="forget old finished jobs now (the service also does it hourly)",
-        description="Deletes done and superseded jobs older than --older-than (default 7d) and dead jobs older "
-                    "than --dead-older-than (default 30d). Queued and running jobs are kept, and so are delivery "
-                    "ids younger than 4 days: GitHub may redeliver those on request.")
-    purge.add_argument("--older-than", type=parse_duration, metavar="AGE", help="done/superseded jobs (7d)")
-    purge.add_argument("--dead-older-than", type=parse_duration, metavar="AGE", help="dead jobs (30d)")
-    purge.set_defaults(func=cmd_jobs_purge)
-
-
-def cmd_jobs_purge(args: argparse.Namespace) -> int:
-    from bot.serve import ServiceSettings, SettingsError
-
-    try:
-        settings = ServiceSettings.from_env(os.environ, need_secrets=False)
-    except SettingsError as exc:
-        raise UsageError(f"configuration error: {exc}") from None
-    queue = settings.open_queue()
-    try:
-        purged = queue.purge(args.older_than, dead_older_than=args.dead_older_than)
-    finally:
-        queue.close()
-    print(f"purged {purged.jobs} job(s), {purged.deliveries} delivery id(s)")
-    return EXIT_OK
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -410,7 +364,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError("set KUBEGUARD_REDIS_URL (redis://host:6379/0): the worker drains the Redis queue")
     logs.configure(os.environ.get("KUBEGUARD_LOG_LEVEL", "INFO").upper())
     rq_worker.run_worker(settings.redis_url, burst=args.burst, simple=args.simple,
-                         handler=handler, settings=timing)  # type: ignore[arg-type]
+                         handler=handler, settings=timing, service=settings)  # type: ignore[arg-type]
     return EXIT_OK
 
 

@@ -51,6 +51,10 @@ RETENTION = 7 * DAY  # done and superseded jobs are purged this long after their
 DEAD_RETENTION = 30 * DAY  # dead jobs wait this long for `kubeguard jobs retry`
 # GitHub redelivers on request any delivery of the last 3 days: its id must still be known (plus a day's margin)
 MIN_DELIVERY_RETENTION = 4 * DAY
+# Seconds a review may take (KUBEGUARD_JOB_TIMEOUT): a pull request of GitHub's 3,000 files takes minutes
+# against the real API. RQ stops a work horse past it; the embedded pool's threads cannot be stopped, so it
+# reports an over-time job and keeps renewing its lease (a second run beside it would break serialisation).
+JOB_TIMEOUT = 30 * 60
 PURGE_INTERVAL = 3600.0  # the worker pool purges this often
 _PURGE_BATCH = 500  # rows per transaction: the webhook's inserts never wait for a long delete
 # A process's identity in lease owners: the pid alone is not enough, a restarted container reuses pid 1.
@@ -510,14 +514,17 @@ class WorkerPool:
     A handler that returns completes the job; one that raises fails it with ``"<ExceptionType>: <message>"``
     (retried with backoff, then dead). Delivery is at least once: a job may run again after a crash, so
     the handler must be idempotent (the review pipeline is, by fingerprints). Leases are renewed while a
-    job runs, so a slow review is not handed to a second worker.
+    job runs, so a slow review is not handed to a second worker, however long it takes: a thread cannot be
+    stopped, and handing its pull request to another would break the one-job-per-pull-request rule. A job
+    running longer than ``job_timeout`` seconds is reported once (a warning) instead.
     """
 
     def __init__(self, queue: SqliteQueue, handler: Callable[[Job], None], threads: int = 2, *,
                  poll_interval: float = 0.25, lease_seconds: float | None = None,
-                 purge_interval: float | None = PURGE_INTERVAL) -> None:
+                 purge_interval: float | None = PURGE_INTERVAL, job_timeout: float | None = JOB_TIMEOUT) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
+        self.job_timeout = job_timeout
         self.purge_interval = purge_interval  # None: never purge (another process does)
         self.queue = queue
         self.handler = handler
@@ -527,7 +534,8 @@ class WorkerPool:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._workers: list[threading.Thread] = []
-        self._running: dict[str, tuple[Job, str]] = {}
+        self._running: dict[str, tuple[Job, str, float]] = {}  # delivery -> (job, worker, monotonic start)
+        self._over_time: set[str] = set()  # running jobs already reported as over job_timeout
         self._running_lock = threading.Lock()
 
     def start(self) -> None:
@@ -589,9 +597,9 @@ class WorkerPool:
         context = {"delivery_id": job.delivery_id, "event": job.event, "repo": f"{job.owner}/{job.repo}",
                    "pr": job.number}
         with logs.context(**context):
-            with self._running_lock:
-                self._running[job.delivery_id] = (job, worker_id)
             started = time.monotonic()
+            with self._running_lock:
+                self._running[job.delivery_id] = (job, worker_id, started)
             try:
                 log.info("job started", extra=logs.fields(head_sha=job.head_sha, worker=worker_id))
                 self.handler(job)
@@ -606,12 +614,26 @@ class WorkerPool:
             finally:
                 with self._running_lock:
                     self._running.pop(job.delivery_id, None)
+                    self._over_time.discard(job.delivery_id)
+
+    def _report_over_time(self, job: Job, started: float) -> None:
+        seconds = time.monotonic() - started
+        if self.job_timeout is None or seconds <= self.job_timeout:
+            return
+        with self._running_lock:
+            if job.delivery_id in self._over_time or job.delivery_id not in self._running:
+                return
+            self._over_time.add(job.delivery_id)
+        log.warning("job over its time limit; it keeps its lease and runs on", extra=logs.fields(
+            delivery_id=job.delivery_id, pr=job.key, seconds=round(seconds, 1), job_timeout=self.job_timeout))
 
     def _heartbeat(self) -> None:
         """Renew the leases of the running jobs; purge the queue every ``purge_interval`` (first soon after start)."""
         interval = max(0.05, self.lease_seconds / 3)
         if self.purge_interval is not None:
             interval = min(interval, max(0.05, self.purge_interval))
+        if self.job_timeout is not None:
+            interval = min(interval, max(0.05, self.job_timeout / 10))
         next_purge = time.monotonic()
         while not self._stop.wait(interval):
             if self.purge_interval is not None and time.monotonic() >= next_purge:
@@ -622,7 +644,8 @@ class WorkerPool:
                     log.error("cannot purge the queue", extra=logs.fields(error=f"{type(exc).__name__}: {exc}"))
             with self._running_lock:
                 running = list(self._running.values())
-            for job, worker_id in running:
+            for job, worker_id, started in running:
+                self._report_over_time(job, started)
                 try:
                     if not self.queue.renew(job, worker_id, lease_seconds=self.lease_seconds):
                         log.warning("job lease lost while running", extra=logs.fields(delivery_id=job.delivery_id))

@@ -23,7 +23,7 @@ Guarantees, and how:
 * **retries**: RQ's ``Retry(max=..., interval=[...])``; after the last attempt the RQ job stays in RQ's
   ``FailedJobRegistry`` with its traceback (the reason), and ``list("dead")`` shows it.
 * **counts**: our own per-state sorted sets (``queued``/``running``/``done``/``dead``/``superseded``), because
-  RQ's registries also hold the deferred copies; members older than ``RETENTION`` are dropped when counted.
+  RQ's registries also hold the deferred copies; members older than their retention are dropped when counted.
 
 * **attempt numbers**: RQ counts retries per RQ job (``retries_left``); a deferred copy is a new RQ job, so it
   is given the retries its original had left (``Retry(max=max_attempts - attempts_before - 1)``) and the
@@ -47,14 +47,23 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot.jobs import STATES, Job, JobRecord, Purged, QueueError, fault_point
+from bot.jobs import (
+    DEAD_RETENTION,
+    JOB_TIMEOUT,
+    MIN_DELIVERY_RETENTION,
+    RETENTION,
+    STATES,
+    Job,
+    JobRecord,
+    Purged,
+    QueueError,
+    fault_point,
+)
 
 log = logging.getLogger("kubeguard.rq_queue")
 
 PREFIX = "kubeguard:"
 QUEUE_NAME = "kubeguard"
-RETENTION = 7 * 24 * 3600  # dedupe keys, latest shas, job records and state entries are kept this long
-DEAD_RETENTION = 30 * 24 * 3600  # dead job records (waiting for `kubeguard jobs retry`) are kept this long
 LOCK_TTL = 15.0  # seconds a pull request's lock outlives its last renewal
 LOCK_RETRY_DELAY = 1.0  # seconds before a job that found its pull request busy tries again
 HANDLER_ENV = "KUBEGUARD_JOB_HANDLER"  # test/ops hook: "module:function" taking a Job, instead of run_job
@@ -62,7 +71,9 @@ URL_ENV = "KUBEGUARD_REDIS_URL"
 EXIT_ORPHANED = 70  # a work horse whose worker process died exits with this (see _LockKeeper)
 
 _handler: Callable[[Job], None] | None = None
-_lock_settings: tuple[float, float] = (LOCK_TTL, LOCK_RETRY_DELAY)  # (ttl, retry delay) for perform
+# what ``perform`` gives the queue it builds in a worker process (``configure_worker``)
+_worker_options: dict[str, float] = {"lock_ttl": LOCK_TTL, "lock_retry_delay": LOCK_RETRY_DELAY,
+                                     "retention": RETENTION, "dead_retention": DEAD_RETENTION}
 _horse_parent: int | None = None  # in a forked work horse: the pid of the worker process that forked it
 
 
@@ -72,12 +83,16 @@ def set_handler(handler: Callable[[Job], None] | None) -> None:
     _handler = handler
 
 
-def set_lock_settings(ttl: float = LOCK_TTL, retry_delay: float = LOCK_RETRY_DELAY) -> None:
-    """The pull-request lock's expiry and the deferral delay ``perform`` uses in this worker process."""
-    global _lock_settings
-    if ttl <= 0 or retry_delay < 0:
+def configure_worker(*, lock_ttl: float = LOCK_TTL, lock_retry_delay: float = LOCK_RETRY_DELAY,
+                     retention: float = RETENTION, dead_retention: float = DEAD_RETENTION) -> None:
+    """The pull-request lock's expiry, the deferral delay and the records' retention that ``perform`` uses in
+    this worker process (``kubeguard worker`` sets them from its environment before working)."""
+    if lock_ttl <= 0 or lock_retry_delay < 0:
         raise ValueError("the lock ttl must be positive and the retry delay not negative")
-    _lock_settings = (ttl, retry_delay)
+    if retention < 0 or dead_retention < 0:
+        raise ValueError("retention cannot be negative")
+    _worker_options.update(lock_ttl=lock_ttl, lock_retry_delay=lock_retry_delay, retention=retention,
+                           dead_retention=dead_retention)
 
 
 def set_horse_parent(pid: int | None) -> None:
@@ -114,6 +129,11 @@ def _current_handler() -> Callable[[Job], None]:
     return _handler
 
 
+def _seconds(value: float) -> int:
+    """A whole number of seconds for Redis's EX/EXPIRE and RQ's ttls, at least 1 (0 would mean "delete now")."""
+    return max(1, int(value))
+
+
 def _connect(url: str) -> Any:
     import redis
 
@@ -124,12 +144,15 @@ class RedisQueue:
     """The webhook's queue on Redis (see the module's docstring). ``url``: ``redis://host:port/db``.
 
     ``lock_ttl`` and ``lock_retry_delay`` matter on the worker's side only (``perform`` builds its queue with
-    the worker's values); the web processes only enqueue.
+    the worker's values); the web processes only enqueue. ``job_timeout``: RQ stops a review running longer
+    (the attempt fails). ``retention``: how long the records of done and superseded jobs are kept (and the
+    delivery ids, at least ``MIN_DELIVERY_RETENTION``); ``dead_retention``: dead ones.
     """
 
     def __init__(self, url: str | None = None, *, connection: Any = None, max_attempts: int = 5,
-                 retry_intervals: Sequence[int] = (10, 60, 300, 900), job_timeout: int = 600,
+                 retry_intervals: Sequence[int] = (10, 60, 300, 900), job_timeout: int = JOB_TIMEOUT,
                  lock_ttl: float = LOCK_TTL, lock_retry_delay: float = LOCK_RETRY_DELAY,
+                 retention: float = RETENTION, dead_retention: float = DEAD_RETENTION,
                  queue_name: str = QUEUE_NAME) -> None:
         from rq import Queue
 
@@ -137,6 +160,13 @@ class RedisQueue:
             raise ValueError("max_attempts must be at least 1")
         if lock_ttl <= 0:
             raise ValueError("lock_ttl must be positive")
+        if job_timeout < 1:
+            raise ValueError("job_timeout must be at least 1 second")
+        if retention < 0 or dead_retention < 0:
+            raise ValueError("retention cannot be negative")
+        self.retention, self.dead_retention = retention, dead_retention
+        # dedupe marks and latest shas: GitHub may redeliver on request for 3 days, whatever the retention
+        self.delivery_retention = max(retention, MIN_DELIVERY_RETENTION)
         self.max_attempts = max_attempts
         self.retry_intervals = list(retry_intervals) or [0]
         self.job_timeout = job_timeout
@@ -205,10 +235,10 @@ class RedisQueue:
                 if pipe.exists(key):
                     return False
                 pipe.multi()
-                pipe.set(key, "1", ex=RETENTION)
+                pipe.set(key, "1", ex=_seconds(self.delivery_retention))
                 fault_point("delivery-marked")
                 for job in jobs:
-                    pipe.set(self._latest_key(job), job.head_sha, ex=RETENTION)
+                    pipe.set(self._latest_key(job), job.head_sha, ex=_seconds(self.delivery_retention))
                     self._submit(job, attempts_before=0, pipeline=pipe)
                 pipe.execute()
         except WatchError:  # another process recorded this delivery between our WATCH and EXEC
@@ -233,7 +263,7 @@ class RedisQueue:
         retries = self.max_attempts - attempts_before - 1
         retry = Retry(max=retries, interval=self.retry_intervals) if retries > 0 else None
         options: dict[str, Any] = {"retry": retry, "job_timeout": self.job_timeout, "result_ttl": 3600,
-                                   "failure_ttl": DEAD_RETENTION,
+                                   "failure_ttl": _seconds(self.dead_retention),
                                    "description": f"review {job.key} {job.head_sha[:12]}",
                                    "meta": {"delivery_id": job.delivery_id, "key": job.key}, "pipeline": pipe}
         args = (job.to_json(), self.max_attempts, list(self.retry_intervals), self.job_timeout)
@@ -253,6 +283,15 @@ class RedisQueue:
 
     # -- state records ---------------------------------------------------------------------------------
 
+    def _keep(self, state: str) -> float:
+        """How long a record in ``state`` is kept: queued and running ones as long as the longest retention
+        (they are never purged on SQLite either; a record that expired under a waiting job would hide it)."""
+        if state == "dead":
+            return self.dead_retention
+        if state in ("done", "superseded"):
+            return self.retention
+        return max(self.retention, self.dead_retention, MIN_DELIVERY_RETENTION)
+
     def _set_state(self, job: Job, state: str, *, reason: str | None = None, rq_id: str | None = None,
                    attempts: int | None = None, keep_reason: bool = False, pipeline: Any = None) -> None:
         """The job's record and state entry; on ``pipeline`` (MULTI mode, the caller executes it) if given."""
@@ -268,7 +307,7 @@ class RedisQueue:
         pipe = self.redis.pipeline(transaction=True) if pipeline is None else pipeline
         pipe.hsetnx(record_key, "created", now)
         pipe.hset(record_key, mapping=fields)
-        pipe.expire(record_key, DEAD_RETENTION if state == "dead" else RETENTION)
+        pipe.expire(record_key, _seconds(self._keep(state)))
         for other in STATES:
             if other != state:
                 pipe.zrem(self._state_key(other), job.delivery_id)
@@ -298,8 +337,7 @@ class RedisQueue:
             now = time.time()
             pipe = self.redis.pipeline(transaction=False)
             for state in STATES:
-                keep = DEAD_RETENTION if state == "dead" else RETENTION
-                pipe.zremrangebyscore(self._state_key(state), "-inf", now - keep)
+                pipe.zremrangebyscore(self._state_key(state), "-inf", now - self._keep(state))
                 pipe.zcard(self._state_key(state))
             values = pipe.execute()
         except Exception as exc:
@@ -308,14 +346,14 @@ class RedisQueue:
 
     def purge(self, older_than: float | None = None, *, dead_older_than: float | None = None,
               now: float | None = None) -> Purged:
-        """Forget done and superseded jobs unchanged for ``older_than`` seconds (default ``RETENTION``) and dead
-        ones for ``dead_older_than`` (default ``DEAD_RETENTION``). The records expire by themselves too; this is
+        """Forget done and superseded jobs unchanged for ``older_than`` seconds (default ``retention``) and dead
+        ones for ``dead_older_than`` (default ``dead_retention``). The records expire by themselves too; this is
         ``kubeguard jobs purge`` for an operator who wants them gone sooner. Delivery ids are not touched: they
-        expire after ``RETENTION``, past GitHub's 3 days of redelivery on request."""
+        expire after ``delivery_retention``, past GitHub's 3 days of redelivery on request."""
         now = time.time() if now is None else now
-        limits = {"done": RETENTION if older_than is None else older_than,
-                  "superseded": RETENTION if older_than is None else older_than,
-                  "dead": DEAD_RETENTION if dead_older_than is None else dead_older_than}
+        older = self.retention if older_than is None else older_than
+        limits = {"done": older, "superseded": older,
+                  "dead": self.dead_retention if dead_older_than is None else dead_older_than}
         removed = 0
         for state, keep in limits.items():
             key = self._state_key(state)
@@ -440,7 +478,7 @@ class _LockKeeper:
                 log.warning("cannot renew the lock of %s: %s", self.job.key, type(exc).__name__)
 
 
-def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int] = (), job_timeout: int = 600,
+def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int] = (), job_timeout: int = JOB_TIMEOUT,
             *_legacy: Any) -> str:
     """The RQ job: run the handler for one ``Job`` (JSON) with the guarantees of ``RedisQueue.run``.
 
@@ -457,10 +495,9 @@ def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int]
         if not url:
             raise RuntimeError(f"{URL_ENV} is not set")
         connection = _connect(url)
-    ttl, retry_delay = _lock_settings
     queue = RedisQueue(connection=connection, queue_name=current.origin if current is not None else QUEUE_NAME,
                        max_attempts=max_attempts, retry_intervals=list(retry_intervals) or [0],
-                       job_timeout=job_timeout, lock_ttl=ttl, lock_retry_delay=retry_delay)
+                       job_timeout=job_timeout, **_worker_options)
     retries_left = (current.retries_left if current is not None else None) or 0
     attempt = max(1, max_attempts - retries_left)
     outcome = queue.run(job, _current_handler(), final_attempt=retries_left == 0, attempt=attempt)
@@ -471,9 +508,9 @@ def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int]
 
 
 def run_worker(url: str, *, queue_name: str = QUEUE_NAME, burst: bool = False, simple: bool = False,
-               handler: Callable[[Job], None] | None = None, settings: Any = None) -> bool:
+               handler: Callable[[Job], None] | None = None, settings: Any = None, service: Any = None) -> bool:
     """``kubeguard worker`` (see ``bot.rq_worker.run_worker``)."""
     from bot import rq_worker
 
     return rq_worker.run_worker(url, queue_name=queue_name, burst=burst, simple=simple, handler=handler,
-                                settings=settings)
+                                settings=settings, service=service)

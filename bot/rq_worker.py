@@ -224,14 +224,19 @@ def _worker_classes() -> tuple[type, type]:
 
 
 def run_worker(url: str, *, queue_name: str = rq_queue.QUEUE_NAME, burst: bool = False, simple: bool = False,
-               handler: Callable[[Job], None] | None = None, settings: WorkerSettings | None = None) -> bool:
-    """``kubeguard worker``: an RQ worker (with the scheduler, for retries and deferred jobs) on the queue."""
+               handler: Callable[[Job], None] | None = None, settings: WorkerSettings | None = None,
+               service: Any = None) -> bool:
+    """``kubeguard worker``: an RQ worker (with the scheduler, for retries and deferred jobs) on the queue.
+
+    ``service``: the ``bot.serve.ServiceSettings`` of this worker (the records' retention)."""
     from rq import Queue
 
     settings = settings or WorkerSettings()
     if handler is not None:
         rq_queue.set_handler(handler)
-    rq_queue.set_lock_settings(settings.lock_ttl, settings.lock_retry_delay)
+    retention = {} if service is None else {"retention": service.job_retention,
+                                            "dead_retention": service.dead_job_retention}
+    rq_queue.configure_worker(lock_ttl=settings.lock_ttl, lock_retry_delay=settings.lock_retry_delay, **retention)
     connection = rq_queue._connect(url)
     queue = Queue(queue_name, connection=connection)
     forking, in_process = _worker_classes()

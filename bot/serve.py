@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs
-from bot.jobs import STATES, Job, JobRecord, SqliteQueue, WorkerPool
+from bot.jobs import DEAD_RETENTION, JOB_TIMEOUT, RETENTION, STATES, Job, JobRecord, SqliteQueue, WorkerPool
 
 log = logging.getLogger("kubeguard.serve")
 
@@ -30,6 +30,8 @@ HandlerFactory = Callable[["ServiceSettings"], Handler]
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_QUEUE_PATH = "./kubeguard-queue.sqlite3"
+DEFAULT_JOB_TIMEOUT = JOB_TIMEOUT  # KUBEGUARD_JOB_TIMEOUT, seconds (see bot.jobs.JOB_TIMEOUT)
+MAX_JOB_TIMEOUT = 24 * 3600
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -56,6 +58,12 @@ class ServiceSettings:
     # gunicorn worker processes answering the webhook; more than one only on Redis (the embedded queue's
     # worker pool lives in the one web process)
     web_processes: int = 1
+    # seconds a review may run (KUBEGUARD_JOB_TIMEOUT): on Redis RQ stops the work horse past it and the
+    # attempt fails; the embedded pool's threads cannot be stopped, so there it is only reported
+    job_timeout: int = DEFAULT_JOB_TIMEOUT
+    # KUBEGUARD_JOB_RETENTION / KUBEGUARD_DEAD_JOB_RETENTION: how long done/superseded and dead jobs are kept
+    job_retention: float = RETENTION
+    dead_job_retention: float = DEAD_RETENTION
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, need_secrets: bool = True) -> ServiceSettings:
@@ -92,6 +100,9 @@ class ServiceSettings:
         if web_processes > 1 and redis_url is None:
             raise SettingsError("KUBEGUARD_WEB_PROCESSES above 1 needs KUBEGUARD_REDIS_URL (the embedded queue's "
                                 "workers live in the one web process)")
+        job_timeout = _int(environ, "KUBEGUARD_JOB_TIMEOUT", DEFAULT_JOB_TIMEOUT, 10, MAX_JOB_TIMEOUT)
+        retention = _duration(environ, "KUBEGUARD_JOB_RETENTION", RETENTION)
+        dead_retention = _duration(environ, "KUBEGUARD_DEAD_JOB_RETENTION", DEAD_RETENTION)
         if secret:
             logs.register_secret(secret)
         if private_key:
@@ -99,15 +110,18 @@ class ServiceSettings:
         return cls(webhook_secret=secret, app_id=app_id, private_key=private_key,
                    github_api_url=api_url.rstrip("/"), queue_path=queue_path, workers=workers,
                    review_drafts=drafts in _TRUE, max_attempts=attempts,
-                   write_interval=write_interval, redis_url=redis_url, web_processes=web_processes)
+                   write_interval=write_interval, redis_url=redis_url, web_processes=web_processes,
+                   job_timeout=job_timeout, job_retention=retention, dead_job_retention=dead_retention)
 
     def open_queue(self) -> Any:
         """``RedisQueue`` when ``KUBEGUARD_REDIS_URL`` is set, else the SQLite queue file."""
         if self.redis_url:
             from bot.rq_queue import RedisQueue
 
-            return RedisQueue(self.redis_url, max_attempts=self.max_attempts)
-        return SqliteQueue(self.queue_path, max_attempts=self.max_attempts)
+            return RedisQueue(self.redis_url, max_attempts=self.max_attempts, job_timeout=self.job_timeout,
+                              retention=self.job_retention, dead_retention=self.dead_job_retention)
+        return SqliteQueue(self.queue_path, max_attempts=self.max_attempts, retention=self.job_retention,
+                           dead_retention=self.dead_job_retention)
 
 
 def _app_id(raw: str, required: bool) -> int | None:
@@ -155,6 +169,41 @@ def _private_key(environ: Mapping[str, str], required: bool) -> str | None:
     return pem
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``30m``, ``12h``, ``7d`` or a bare number of days, as seconds; ``ValueError`` otherwise."""
+    raw = text.strip().lower()
+    unit = _UNITS.get(raw[-1:])
+    number = raw[:-1] if unit is not None else raw
+    try:
+        value = float(number) * (unit if unit is not None else _UNITS["d"])
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (90s, 30m, 12h, 7d)") from None
+    if not value >= 0 or value == float("inf"):  # also NaN
+        raise ValueError(f"{text!r}: a duration is a finite, non-negative age")
+    return value
+
+
+def _duration_argument(text: str) -> float:
+    """``parse_duration`` for argparse (its message, not argparse's "invalid value")."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
 def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
@@ -180,7 +229,8 @@ class Service:
         self.settings = settings
         self.queue = settings.open_queue()
         # on Redis the reviews run in `kubeguard worker` processes: this process only answers the webhook
-        self.pool = None if settings.redis_url else WorkerPool(self.queue, handler, threads=settings.workers)
+        self.pool = None if settings.redis_url else WorkerPool(self.queue, handler, threads=settings.workers,
+                                                               job_timeout=settings.job_timeout)
         # drafts reach the queue: the pipeline decides, by the repository's `review.drafts` (or the environment's
         # KUBEGUARD_REVIEW_DRAFTS=true for every repository), and completes the check run as skipped otherwise
         self.app = create_app(secret=settings.webhook_secret, queue=self.queue, review_drafts=True,
@@ -315,10 +365,19 @@ def _register_jobs_commands(parser: argparse.ArgumentParser) -> None:
     retry = sub.add_parser("retry", help="put a dead job back in the queue with fresh attempts")
     retry.add_argument("delivery_id", metavar="DELIVERY_ID")
     sub.add_parser("counts", help="jobs per state")
+    purge = sub.add_parser(
+        "purge", help="forget old finished jobs now (the service also does it hourly)",
+        description="Deletes done and superseded jobs older than --older-than (default KUBEGUARD_JOB_RETENTION, "
+                    "7d) and dead jobs older than --dead-older-than (default KUBEGUARD_DEAD_JOB_RETENTION, 30d). "
+                    "Queued and running jobs are kept, and so are delivery ids younger than 4 days: GitHub may "
+                    "redeliver those on request.")
+    purge.add_argument("--older-than", type=_duration_argument, metavar="AGE",
+                       help="done/superseded jobs (90s, 30m, 12h, 7d)")
+    purge.add_argument("--dead-older-than", type=_duration_argument, metavar="AGE", help="dead jobs")
 
 
 def run_jobs_command(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    """``kubeguard jobs list|retry|counts`` on parsed arguments."""
+    """``kubeguard jobs list|retry|counts|purge`` on parsed arguments."""
     queue = settings.open_queue()
     try:
         if args.jobs_command == "list":
@@ -327,6 +386,10 @@ def run_jobs_command(args: argparse.Namespace, settings: ServiceSettings) -> int
         if args.jobs_command == "counts":
             for state, n in queue.counts().items():
                 print(f"{state}\t{n}")
+            return EXIT_OK
+        if args.jobs_command == "purge":
+            purged = queue.purge(args.older_than, dead_older_than=args.dead_older_than)
+            print(f"purged {purged.jobs} job(s), {purged.deliveries} delivery id(s)")
             return EXIT_OK
         if queue.retry(args.delivery_id):
             print(f"{args.delivery_id}: queued again")
@@ -340,7 +403,8 @@ def run_jobs_command(args: argparse.Namespace, settings: ServiceSettings) -> int
 
 
 def jobs_main(argv: Sequence[str], settings: ServiceSettings) -> int:
-    """``kubeguard jobs`` with its own argument list (``["list", "--state", "dead"]``, ``["retry", ID]``)."""
+    """``kubeguard jobs`` with its own argument list (``["list", "--state", "dead"]``, ``["retry", ID]``,
+    ``["purge", "--older-than", "1d"]``)."""
     parser = argparse.ArgumentParser(prog="kubeguard jobs", description="the webhook's job queue")
     _register_jobs_commands(parser)
     try:
@@ -356,8 +420,10 @@ def add_serve_arguments(subparsers: Any, handler_factory: HandlerFactory) -> arg
         "serve", help="run the GitHub App's webhook service and its workers",
         description="Environment: KUBEGUARD_WEBHOOK_SECRET, KUBEGUARD_APP_ID, KUBEGUARD_PRIVATE_KEY or "
                     "KUBEGUARD_PRIVATE_KEY_PATH, GITHUB_API_URL, KUBEGUARD_QUEUE_PATH, KUBEGUARD_WORKERS, "
-                    "KUBEGUARD_REVIEW_DRAFTS, KUBEGUARD_JOB_ATTEMPTS, KUBEGUARD_WRITE_INTERVAL, "
-                    "KUBEGUARD_REDIS_URL, KUBEGUARD_WEB_PROCESSES (Redis only).")
+                    "KUBEGUARD_REVIEW_DRAFTS, KUBEGUARD_JOB_ATTEMPTS, KUBEGUARD_JOB_TIMEOUT (seconds, default "
+                    f"{DEFAULT_JOB_TIMEOUT}), KUBEGUARD_JOB_RETENTION (default 7d), KUBEGUARD_DEAD_JOB_RETENTION "
+                    "(default 30d), KUBEGUARD_WRITE_INTERVAL, KUBEGUARD_REDIS_URL, KUBEGUARD_WEB_PROCESSES (Redis "
+                    "only).")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port (default $PORT, else 8080)")
     parser.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
@@ -382,10 +448,11 @@ def add_serve_arguments(subparsers: Any, handler_factory: HandlerFactory) -> arg
 
 
 def add_jobs_arguments(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``jobs`` (``list [--state S]``, ``retry DELIVERY_ID``, ``counts``) on a subparsers object."""
-    parser = subparsers.add_parser("jobs", help="the webhook's job queue: list, retry dead jobs",
+    """Register ``jobs`` (``list [--state S]``, ``retry DELIVERY_ID``, ``counts``, ``purge``) on a subparsers
+    object."""
+    parser = subparsers.add_parser("jobs", help="the webhook's job queue: list, retry dead jobs, purge",
                                    description="Opens the queue at KUBEGUARD_QUEUE_PATH "
-                                               f"(default {DEFAULT_QUEUE_PATH}).")
+                                               f"(default {DEFAULT_QUEUE_PATH}), or on KUBEGUARD_REDIS_URL.")
     _register_jobs_commands(parser)
 
     def cmd_jobs(args: argparse.Namespace) -> int:

@@ -141,6 +141,38 @@ def test_pool_never_runs_two_jobs_of_one_pull_request_at_once(path: Path) -> Non
     assert {r.job.delivery_id for r in q.list("done")} >= {"d-10", "d-11"}, "the newest head of each PR is reviewed"
 
 
+def test_a_job_longer_than_its_lease_and_its_time_limit_keeps_its_lease_and_runs_once(
+        path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The lease is renewed for as long as the job runs (a thread cannot be stopped, and a second run of the
+    pull request beside it would break serialisation); past ``job_timeout`` the pool says so, once."""
+    q = SqliteQueue(path)
+    q.enqueue(job("slow"))
+    spans: list[tuple[str, float, float]] = []
+    started = threading.Event()
+
+    def slow(j: Job) -> None:
+        begin = time.monotonic()
+        started.set()
+        time.sleep(1.2 if j.delivery_id == "slow" else 0)
+        spans.append((j.delivery_id, begin, time.monotonic()))
+
+    pool = WorkerPool(q, slow, threads=3, poll_interval=0.02, lease_seconds=0.3, job_timeout=0.4,
+                      purge_interval=None)
+    caplog.set_level("WARNING", logger="kubeguard.jobs")
+    pool.start()
+    try:
+        assert started.wait(5)
+        q.enqueue(job("later", sha=SHA2))  # the same pull request: it waits for the slow one
+        assert pool.drain(10)
+    finally:
+        pool.stop(5)
+    assert [d for d, _, _ in spans] == ["slow", "later"]  # each once, the slow one never handed out again
+    assert spans[1][1] >= spans[0][2]
+    assert [(r.job.delivery_id, r.state, r.attempts) for r in q.list()] == [("slow", "done", 1), ("later", "done", 1)]
+    over = [r for r in caplog.records if "over its time limit" in r.getMessage()]
+    assert len(over) == 1
+
+
 def test_failures_back_off_exponentially_then_the_job_is_dead(path: Path) -> None:
     q = SqliteQueue(path, max_attempts=3, base_delay=0.2)
     q.enqueue(job("d-1"))

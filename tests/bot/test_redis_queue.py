@@ -454,3 +454,42 @@ def test_a_killed_work_horse_is_retried_and_a_job_abandoned_on_its_last_attempt_
     assert record.reason.endswith("no attempts left")
     assert queue.rq.failed_job_registry.count == 1 and [r.job.delivery_id for r in queue.list("dead")] == ["last"]
     assert queue.retry("last")
+
+
+def test_a_review_over_the_job_timeout_is_stopped_and_frees_its_pull_request_at_once(url: str, tmp_path: Path) -> None:
+    """KUBEGUARD_JOB_TIMEOUT reaches RQ: the work horse is stopped at the limit, the attempt is recorded with
+    the reason, and the pull request's lock is released then, not when its 15 s expiry runs out."""
+    from bot.serve import ServiceSettings
+
+    env = worker_env(url, tmp_path, "rq_handlers:hang_once", KG_HANG="slow")
+    settings = ServiceSettings.from_env({"KUBEGUARD_REDIS_URL": url, "KUBEGUARD_JOB_TIMEOUT": "3600"},
+                                        need_secrets=False)
+    configured = settings.open_queue()
+    assert isinstance(configured, RedisQueue) and configured.job_timeout == 3600
+    assert configured.rq._default_timeout == 3600
+    queue = RedisQueue(url, job_timeout=3, max_attempts=1)  # a limit the test can wait for
+    assert queue.enqueue(job("slow"))
+    assert queue.rq.fetch_job(queue.rq.get_job_ids()[0]).timeout == 3
+    [worker] = start_workers(1, env, tmp_path)
+    horse = 0
+    try:
+        wait_for((tmp_path / "slow.hung").exists, 15, "the slow review to start")
+        started = time.time()
+        horse = int((tmp_path / "slow.hung").read_text().split()[0])
+        assert queue.enqueue(job("next"))  # the same pull request: deferred while the slow one holds the lock
+        wait_for(lambda: (queue.get("slow") or queue.get("next")).state == "dead", 20,  # type: ignore[union-attr]
+                 "the slow review to be stopped")
+        stopped = time.time()
+        wait_for(lambda: queue.counts()["done"] == 1, 10, "the next job of the pull request to run")
+        assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+    finally:
+        stop_workers([worker])
+        if horse and alive(horse):
+            os.kill(horse, signal.SIGKILL)
+    record = queue.get("slow")
+    assert record is not None and record.state == "dead" and record.attempts == 1
+    assert "JobTimeoutException" in (record.reason or "") and "3 seconds" in (record.reason or "")
+    assert 2.5 <= stopped - started < 7
+    [(delivery, next_start, _)] = runs(tmp_path)
+    assert delivery == "next" and next_start - stopped < 5  # not after the 15 s lock expiry
+    assert not alive(horse)

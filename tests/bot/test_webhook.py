@@ -6,6 +6,7 @@ Payloads: ``tests/bot/data/webhooks/`` (sources in its SOURCES.md). The queue is
 from __future__ import annotations
 
 import copy
+import dataclasses
 import http.client
 import json
 import os
@@ -392,6 +393,43 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     scaled = ServiceSettings.from_env({**env, "KUBEGUARD_REDIS_URL": "redis://127.0.0.1:6379/0",
                                        "KUBEGUARD_WEB_PROCESSES": "3"})
     assert scaled.web_processes == 3
+    assert (settings.job_timeout, settings.job_retention, settings.dead_job_retention) == (1800, 7 * 86400,
+                                                                                           30 * 86400)
+
+
+def test_the_job_timeout_and_retention_settings_reach_the_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """KUBEGUARD_JOB_RETENTION / KUBEGUARD_DEAD_JOB_RETENTION (the syntax of `jobs purge --older-than`) are the
+    queue's retention, so the hourly purge and a bare `kubeguard jobs purge` use them."""
+    from bot.cli import main
+
+    env = {"KUBEGUARD_QUEUE_PATH": str(tmp_path / "q.sqlite3"), "KUBEGUARD_JOB_TIMEOUT": "3600",
+           "KUBEGUARD_JOB_RETENTION": "12h", "KUBEGUARD_DEAD_JOB_RETENTION": "2"}  # a bare number is days
+    settings = ServiceSettings.from_env(env, need_secrets=False)
+    assert (settings.job_timeout, settings.job_retention, settings.dead_job_retention) == (3600, 43200, 172800)
+    queue = settings.open_queue()
+    assert isinstance(queue, SqliteQueue) and (queue.retention, queue.dead_retention) == (43200, 172800)
+    from bot.serve import Service
+
+    service = Service(dataclasses.replace(settings, webhook_secret="s"), handler=lambda job: None)
+    assert service.pool is not None and service.pool.job_timeout == 3600
+    for name, number in (("young", 1), ("old", 2)):
+        queue.enqueue(Job(name, "pull_request", "opened", 1, "o", "r", number, "a" * 40))
+        claimed = queue.claim("w")
+        assert claimed is not None
+        queue.complete(claimed)
+    with queue._write() as conn:  # 13 hours ago: older than the retention, younger than the default 7 days
+        conn.execute("UPDATE jobs SET updated = updated - 46800 WHERE id = 'old'")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KUBEGUARD_REDIS_URL", raising=False)
+    assert main(["jobs", "purge"]) == 0
+    assert "purged 1 job(s)" in capsys.readouterr().out
+    assert [r.job.delivery_id for r in queue.list()] == ["young"]
+    assert jobs_main(["purge", "--older-than", "0s"], settings) == 0  # `purge` is one of the jobs commands
+    assert "purged 1 job(s)" in capsys.readouterr().out and queue.list() == []
+    assert jobs_main(["purge", "--dead-older-than", "soon"], settings) == 2
+    assert "not a duration" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("change", "variable"), [
@@ -407,6 +445,11 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     ({"GITHUB_API_URL": "ftp://x"}, "GITHUB_API_URL"),
     ({"KUBEGUARD_WEB_PROCESSES": "2"}, "KUBEGUARD_REDIS_URL"),  # the embedded queue's pool lives in one process
     ({"KUBEGUARD_WEB_PROCESSES": "0", "KUBEGUARD_REDIS_URL": "redis://r:6379/0"}, "KUBEGUARD_WEB_PROCESSES"),
+    ({"KUBEGUARD_JOB_TIMEOUT": "30m"}, "KUBEGUARD_JOB_TIMEOUT"),  # whole seconds, as RQ takes them
+    ({"KUBEGUARD_JOB_TIMEOUT": "5"}, "KUBEGUARD_JOB_TIMEOUT"),
+    ({"KUBEGUARD_JOB_RETENTION": "soon"}, "KUBEGUARD_JOB_RETENTION"),
+    ({"KUBEGUARD_DEAD_JOB_RETENTION": "-1d"}, "KUBEGUARD_DEAD_JOB_RETENTION"),
+    ({"KUBEGUARD_DEAD_JOB_RETENTION": "nanh"}, "KUBEGUARD_DEAD_JOB_RETENTION"),
 ])
 def test_bad_settings_name_the_variable_and_hide_the_value(change: dict[str, str], variable: str) -> None:
     env = {"KUBEGUARD_WEBHOOK_SECRET": SECRET, "KUBEGUARD_APP_ID": "1", "KUBEGUARD_PRIVATE_KEY": _pem(), **change}
