@@ -41,7 +41,8 @@ attempt's check run stays in progress); peak memory of the service's processes (
 ``/proc/<pid>/status`` summed over the live processes at each sample, every 0.2 s -- forked processes share
 pages, which that sum counts once per process, so Pss (``smaps_rollup``, shared pages split) is summed too;
 downtime (kill to ``/healthz`` 200); time to drain (from the last answer until every acknowledged pull request
-is reviewed and the queue's ``/metrics`` shows nothing queued or running).
+is reviewed and the queue's ``/metrics`` shows nothing queued or running); reviews per second (pull requests
+reviewed over the load time plus the drain time: the service's review throughput when it falls behind).
 
 Default rate, 10/s: acknowledging sustains far more (the web path is one committed insert), but the reviews
 behind it cost ~0.15 s of CPU each between the service and the stand-in on the 2 shared cores this was written
@@ -52,10 +53,10 @@ writes per job client (one per review), so the production default of 1 s would m
 between its four writes and measure that sleep instead of the service.
 
 This process makes itself a child subreaper (Linux ``PR_SET_CHILD_SUBREAPER``), reaps the killed service's
-processes as an init (tini, systemd, a container runtime) does, and restarts only once they are gone: the
-embedded queue gives a dead process's jobs back at restart by checking that its pid no longer exists, and a
-zombie that an init reaps late (as the sandbox this was written in does) still has its pid. Every process
-started here gets ``PR_SET_PDEATHSIG`` and is stopped on exit, Ctrl-C or error: no orphan is left behind.
+processes as an init (tini, systemd, a container runtime) does, and restarts only once they are gone, as a
+supervisor would (the embedded queue gives a dead process's jobs back at restart by checking that its pid no
+longer exists or is a zombie, so one reaped late would not hold them back either). Every process started here
+gets ``PR_SET_PDEATHSIG`` and is stopped on exit, Ctrl-C or error: no orphan is left behind.
 """
 
 from __future__ import annotations
@@ -206,6 +207,12 @@ class RunResult:
     @property
     def duplicates(self) -> int:
         return self.duplicate_reviews + self.duplicate_summaries + self.duplicate_comments
+
+    @property
+    def review_rate(self) -> float:
+        """Pull requests reviewed per second, from the first delivery until drained (load plus drain time)."""
+        elapsed = self.load_seconds + self.drain_seconds
+        return self.completed_prs / elapsed if elapsed > 0 else 0.0
 
     @property
     def ack_rate(self) -> float:
@@ -1000,6 +1007,8 @@ def describe(result: RunResult) -> str:
         lines.append(f"down: {result.downtime:.2f} s from the kill to /healthz 200 again")
     lines.append(f"time to drain: {result.drain_seconds:.1f} s after the last answer"
                  + ("" if result.drained else f" (NOT drained: timeout {o.drain_timeout:g} s)")
+                 + f"   reviews/s: {result.review_rate:.2f} (completed over load + drain, "
+                 f"{result.load_seconds + result.drain_seconds:.1f} s)"
                  + f"   API requests at the stand-in: {result.api_requests}")
     lines += [f"note: {n}" for n in result.notes]
     return "\n".join(lines)
@@ -1007,12 +1016,12 @@ def describe(result: RunResult) -> str:
 
 def table(results: Sequence[RunResult]) -> str:
     head = ("run", "sent", "acked", "refused", "failed", "ack/s", "p50 ms", "p99 ms", "done", "lost", "dup",
-            "rerun", "RSS MiB", "HWM MiB", "Pss MiB", "drain s")
+            "rerun", "RSS MiB", "HWM MiB", "Pss MiB", "drain s", "rev/s")
     rows = [(r.scenario.name, str(r.sent), str(r.acknowledged), str(r.refused), str(r.failed), f"{r.ack_rate:.1f}",
              f"{r.percentile(0.5) * 1000:.1f}", f"{r.percentile(0.99) * 1000:.1f}", str(r.completed_prs),
              str(r.lost), str(r.duplicates), str(r.extra_check_runs), f"{r.peak_rss_kb / 1024:.0f}",
              f"{r.peak_hwm_kb / 1024:.0f}", f"{r.peak_pss_kb / 1024:.0f}",
-             f"{r.drain_seconds:.1f}" + ("" if r.drained else "!"))
+             f"{r.drain_seconds:.1f}" + ("" if r.drained else "!"), f"{r.review_rate:.2f}")
             for r in results]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths,

@@ -6,6 +6,7 @@ Kept light on purpose: nothing here imports Flask or PyGithub, so a scan starts 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -363,14 +364,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.redis_url:
         raise UsageError("set KUBEGUARD_REDIS_URL (redis://host:6379/0): the worker drains the Redis queue")
     logs.configure(os.environ.get("KUBEGUARD_LOG_LEVEL", "INFO").upper())
-    rq_worker.run_worker(settings.redis_url, burst=args.burst, simple=args.simple,
-                         handler=handler, settings=timing, service=settings)  # type: ignore[arg-type]
+    preload = None if hook else functools.partial(rq_worker.preload_review, settings)
+    rq_worker.run_worker(settings.redis_url, burst=args.burst, simple=args.simple, handler=handler,  # type: ignore[arg-type]
+                         settings=timing, service=settings, preload=preload)
     return EXIT_OK
 
 
 def _job_handler(settings: object) -> object:
-    import functools
-
     from bot.pipeline import run_job
 
     return functools.partial(run_job, settings)

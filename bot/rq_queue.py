@@ -508,9 +508,10 @@ def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int]
 
 
 def run_worker(url: str, *, queue_name: str = QUEUE_NAME, burst: bool = False, simple: bool = False,
-               handler: Callable[[Job], None] | None = None, settings: Any = None, service: Any = None) -> bool:
+               handler: Callable[[Job], None] | None = None, settings: Any = None, service: Any = None,
+               preload: Callable[[], bool] | None = None) -> bool:
     """``kubeguard worker`` (see ``bot.rq_worker.run_worker``)."""
     from bot import rq_worker
 
     return rq_worker.run_worker(url, queue_name=queue_name, burst=burst, simple=simple, handler=handler,
-                                settings=settings, service=service)
+                                settings=settings, service=service, preload=preload)

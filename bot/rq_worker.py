@@ -22,6 +22,12 @@ What this module changes, each bounded by ``WorkerSettings`` (one knob, ``KUBEGU
   died instead of letting it hold the lock;
 * the records (``kubeguard jobs list``) of an abandoned job or a killed horse say so (``RedisQueue.record_lost``).
 
+Work horses start warm: a forked horse inherits its worker's memory, so what every review needs is done once
+in the worker process before the first fork (``preload_review``): PyGithub and the review modules imported, the
+rule and fix registries discovered, the app's slug resolved (``GET /app``; retried before each fork until it
+succeeds), then ``gc.freeze()`` so the horses' collections neither walk nor copy-on-write those objects.
+Forking stays the default for its isolation: a job that crashes or leaks takes only its horse down.
+
 With the defaults (heartbeat 5 s) a job whose worker was killed is found within about 20 s, re-queued with its
 first retry interval (10 s) and re-run once its pull request's lock (15 s, no longer renewed) is free.
 ``--simple`` workers run the job in the worker process, which then sends no heartbeat until the job ends: a
@@ -31,6 +37,7 @@ killed simple worker's job is found only after the job timeout (RQ's rule), so u
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import threading
@@ -109,6 +116,7 @@ class _Fast:
     """Mixed into RQ's worker classes (see the module's docstring)."""
 
     kubeguard: WorkerSettings
+    kubeguard_preload: Callable[[], bool] | None
     _keeper_stop: threading.Event
 
     def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
@@ -116,6 +124,10 @@ class _Fast:
         if job.timeout and job.timeout > 0:
             interval = min(interval, job.timeout - working_time)
         return int(max(interval, 0)) + self.kubeguard.grace
+
+    def fork_work_horse(self, job: Any, queue: Any) -> None:
+        _run_preload(self)
+        super().fork_work_horse(job, queue)  # type: ignore[misc]
 
     def main_work_horse(self, job: Any, queue: Any) -> None:
         rq_queue.set_horse_parent(os.getppid())
@@ -161,6 +173,49 @@ class _Fast:
         process = scheduler._process  # RQ's run_maintenance_tasks looks at it the same way
         if process is None or not process.is_alive():
             scheduler.acquire_locks(auto_start=True)
+
+
+def _run_preload(worker: Any) -> None:
+    """The worker's preload, until it has fully succeeded (then never again), and ``gc.freeze()`` after it."""
+    preload = getattr(worker, "kubeguard_preload", None)
+    if preload is None:
+        return
+    try:
+        complete = preload()
+    except Exception as exc:  # never in the way of the job: the horse then does the work itself
+        log.warning("preloading for the work horses failed: %s: %s", type(exc).__name__, exc)
+        complete = False
+    gc.collect()
+    gc.freeze()  # what exists now is shared with every horse: their collections leave it alone
+    if complete:
+        worker.kubeguard_preload = None
+
+
+def preload_review(settings: Any) -> bool:
+    """What every review does first, done in the worker process so that each forked work horse inherits it:
+    the imports (PyGithub alone is ~0.1 s), the rule and fix registries, and the app's login (one
+    ``GET /app``, which ``bot.pipeline.run_job`` caches per process). False if the login is not known yet
+    (GitHub unreachable: the next fork tries again). ``settings``: ``bot.serve.ServiceSettings``."""
+    import github  # noqa: F401  (the import is the point)
+
+    import fixes
+    import rules
+    from bot import github_client, pipeline
+
+    rules.all_rules()
+    fixes.all_fixes()
+    logins = getattr(pipeline, "_APP_LOGINS", None)  # run_job's per-process cache, keyed like this
+    if settings.app_id is None or settings.private_key is None or not isinstance(logins, dict):
+        return True
+    key = (settings.app_id, settings.github_api_url)
+    if key not in logins:
+        app = github_client.AppCredentials(settings.app_id, settings.private_key)
+        try:
+            logins[key] = f"{github_client.app_slug(app, settings.github_api_url)}[bot]"
+        except Exception as exc:  # GitHubError and transport errors alike
+            log.warning("cannot resolve the app's slug yet (%s); retried before the next job", type(exc).__name__)
+            return False
+    return True
 
 
 def _fresh_connection(connection: Any) -> Any:
@@ -225,10 +280,11 @@ def _worker_classes() -> tuple[type, type]:
 
 def run_worker(url: str, *, queue_name: str = rq_queue.QUEUE_NAME, burst: bool = False, simple: bool = False,
                handler: Callable[[Job], None] | None = None, settings: WorkerSettings | None = None,
-               service: Any = None) -> bool:
+               service: Any = None, preload: Callable[[], bool] | None = None) -> bool:
     """``kubeguard worker``: an RQ worker (with the scheduler, for retries and deferred jobs) on the queue.
 
-    ``service``: the ``bot.serve.ServiceSettings`` of this worker (the records' retention)."""
+    ``service``: the ``bot.serve.ServiceSettings`` of this worker (the records' retention). ``preload``: run in
+    this process before forking a work horse, until it returns True (``preload_review`` for the review)."""
     from rq import Queue
 
     settings = settings or WorkerSettings()
@@ -244,4 +300,6 @@ def run_worker(url: str, *, queue_name: str = rq_queue.QUEUE_NAME, burst: bool =
         [queue], connection=connection, job_monitoring_interval=settings.heartbeat,
         exception_handlers=[record_abandoned], work_horse_killed_handler=record_horse_killed)
     worker.kubeguard = settings
+    worker.kubeguard_preload = preload
+    _run_preload(worker)  # before the scheduler and the first job: the horses are forked warm
     return bool(worker.work(with_scheduler=True, burst=burst))

@@ -493,3 +493,38 @@ def test_a_review_over_the_job_timeout_is_stopped_and_frees_its_pull_request_at_
     [(delivery, next_start, _)] = runs(tmp_path)
     assert delivery == "next" and next_start - stopped < 5  # not after the 15 s lock expiry
     assert not alive(horse)
+
+
+def test_forked_work_horses_inherit_the_preloaded_review_and_the_app_login(url: str, tmp_path: Path,
+                                                                          fake_github: Any,
+                                                                          rsa_key: tuple[str, str]) -> None:
+    """`kubeguard worker` (forking, the real review) resolves the app's slug once, in the worker process, before
+    its first fork: every horse reviews as kubeguard[bot] without a `GET /app` of its own (it made one per job)."""
+    from bot import review
+
+    private, public = rsa_key
+    fake_github.register_app(4242, public, installations={77: ["acme/deploy"]}, slug="kubeguard")
+    fake_github.add_repo("acme", "deploy")
+    config = (ROOT / "examples" / ".kubeguard.yaml").read_text()
+    manifest = (ROOT / "examples" / "unhealthy.yaml").read_text()
+    heads = {n: fake_github.add_pull("acme", "deploy", n, base_files={".kubeguard.yaml": config},
+                                     head_files={".kubeguard.yaml": config, "app.yaml": manifest})["head"]["sha"]
+             for n in (1, 2, 3)}
+    key = tmp_path / "app.pem"
+    key.write_text(private)
+    env = {**os.environ, "KUBEGUARD_REDIS_URL": url, "KUBEGUARD_APP_ID": "4242", "KUBEGUARD_WEBHOOK_SECRET": "s",
+           "KUBEGUARD_PRIVATE_KEY_PATH": str(key), "GITHUB_API_URL": fake_github.url,
+           "KUBEGUARD_WRITE_INTERVAL": "0", "KUBEGUARD_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    env.pop("KUBEGUARD_JOB_HANDLER", None)
+    queue = RedisQueue(url)
+    for n, sha in heads.items():
+        assert queue.enqueue(Job(f"d-{n}", "pull_request", "opened", 77, "acme", "deploy", n, sha))
+    worker = subprocess.run([sys.executable, "-m", "bot.cli", "worker", "--burst"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    assert queue.counts()["done"] == 3, queue.list()
+    assert [r.path for r in fake_github.requests if r.path == "/app"] == ["/app"]
+    for n in heads:
+        comments = fake_github.review_comments("acme", "deploy", n)
+        assert comments and all(c["user"]["login"] == "kubeguard[bot]" for c in comments)
+        assert any(review.SUMMARY_MARKER in c["body"] for c in fake_github.issue_comments("acme", "deploy", n))
