@@ -361,9 +361,14 @@ class Document:
         """Where a new key goes: after the last key that sorts before it, else before the first key.
 
         Keys that another fix may remove are never anchors, so an insertion lands in the same place
-        whether that removal happens before or after it; such a key that sorts before the new one and
-        follows the place directly (no comment or blank line between: inserted there, or removed
-        without trace) is stepped over, so two insertions land in the same order either way.
+        whether that removal happens before or after it. Such keys that follow the place directly, one
+        after the other (each with its own comment above it, but no blank line or other comment between:
+        inserted there, or removed without trace), are a run: the new key goes after the last of them
+        that sorts before it, so two insertions land in the same order either way, and removing a key of
+        the run that sorts after it (`volumeMounts` before `ports`, for `resources`) does not move it.
+        The run's keys are never reordered, so when one that sorts after the new key survives ahead of
+        one that sorts before it and goes later, the orders can still disagree (`volumeMounts` kept,
+        `ports` removed): no placement settles both, and this one keeps sorted keys sorted.
         """
         entries = mapping.value
         before = [i for i, (k, _) in enumerate(entries)
@@ -378,11 +383,14 @@ class Document:
         else:
             index = before[-1] if before else 0  # the first key shares its line (a `- ` item): go after it
             at = self._past_entry(self.entry_end(mapping, entries[index]), column)
+        cursor = at
         for knode, vnode in entries[index + 1:]:
-            if not (isinstance(knode, ScalarNode) and knode.value in self.volatile and str(knode.value) < key
-                    and self.line_start(knode.start_mark.index) == at):
+            if not (isinstance(knode, ScalarNode) and knode.value in self.volatile
+                    and self._above_comments(self.line_start(knode.start_mark.index), column) == cursor):
                 break
-            at = self._past_entry(self.entry_end(mapping, (knode, vnode)), column)
+            cursor = self._past_entry(self.entry_end(mapping, (knode, vnode)), column)
+            if str(knode.value) < key:
+                at = cursor
         return at
 
     def _past_entry(self, end: int, column: int) -> int:

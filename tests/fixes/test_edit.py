@@ -88,6 +88,29 @@ def test_a_removable_key_never_anchors_an_insertion() -> None:
     assert set_values(text, (("c", "resources", "cpu"), 1)).endswith("  - hostPort: 80\n  resources:\n    cpu: 1\n")
 
 
+def test_a_key_goes_after_the_last_removable_key_that_sorts_before_it() -> None:
+    """A run of keys a fix may remove right after the anchor: the new key goes after the last of them that sorts
+    before it (``ports``), past one that does not (``volumeMounts``), so removing that one before or after the
+    insertion gives one text (regression: ``resources`` went before ``volumeMounts``, and after ``ports`` once
+    ``volumeMounts`` was gone). Removing ``ports`` and keeping ``volumeMounts`` still depends on the order: the
+    limit ``Document._anchor`` describes."""
+    text = "c:\n  image: x\n  volumeMounts: []\n  ports: []\n  z: 1\n"
+    removable = frozenset({"ports", "volumeMounts"})
+
+    def insert(before: str) -> str:
+        doc = Document(before, next(compose_documents(before)).node, removable)
+        return apply(before, doc.set_values([(("c", "resources"), 1)]))
+
+    assert insert(text) == "c:\n  image: x\n  volumeMounts: []\n  ports: []\n  resources: 1\n  z: 1\n"
+    assert remove(insert(text), ("c", "volumeMounts")) == insert(remove(text, ("c", "volumeMounts")))
+
+
+def test_a_removable_key_is_stepped_over_with_its_own_comment() -> None:
+    text = "c:\n  image: x\n  # about ports\n  ports: []\n  z: 1\n"
+    doc = Document(text, next(compose_documents(text)).node, frozenset({"ports"}))
+    assert apply(text, doc.set_values([(("c", "resources"), 1)])).endswith("  ports: []\n  resources: 1\n  z: 1\n")
+
+
 @pytest.mark.parametrize(("text", "path", "expected"), [
     ("l: [a, b, c]\n", ("l", 1), "l: [a, c]\n"),
     ("l: [a, b, c]\n", ("l", 2), "l: [a, b]\n"),

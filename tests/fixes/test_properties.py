@@ -1,9 +1,10 @@
 """Property-based tests of ``fixes.fix_file`` on generated manifests, written as text in varied styles.
 
 The generator writes Kubernetes manifests the way people do: every workload kind and Services, 2- or
-4-space indentation, indented or flush sequences, block or flow ``securityContext``, comments on their
-own lines and after values, ``kubeguard:ignore`` comments, CRLF or LF, a final newline or not, trailing
-spaces, several documents, and random subsets of the fields the rules judge. Under both profiles, with the
+4-space indentation, indented or flush sequences, block or flow ``securityContext``, lists of values in
+flow style, comments on their own lines (at the keys' column, deeper or shallower) and after values,
+``kubeguard:ignore`` comments, CRLF or LF, a final newline or not, trailing spaces, several documents,
+and random subsets of the fields the rules judge. Under both profiles, with the
 default configuration, the reference configuration plus a ``fixes:`` section, and a stricter one (required
 drops, an allowed capability, a read-only host path, a host-port range), all safety classes:
 
@@ -107,6 +108,8 @@ class Style:
     flush: bool  # sequences at their key's column (`- ` under `key:`) rather than indented
     comments: float  # probability of a comment at each opportunity
     quote: str  # "", "'" or '"': how string values are written
+    flow_lists: float = 0.0  # probability that a list of plain values is written `[a, b]`
+    odd_comments: float = 0.0  # probability that a comment line sits deeper or shallower than the keys around it
 
 
 def words() -> st.SearchStrategy[str]:
@@ -303,7 +306,10 @@ class Writer:
 
     def comment_line(self, column: int) -> None:
         if self.chance(self.style.comments / 2):
-            self.lines.append(" " * column + self.draw(st.sampled_from(["# a comment", "#", "# TODO: tighten"])))
+            at = column
+            if self.chance(self.style.odd_comments):
+                at = max(0, column + self.draw(st.sampled_from([-self.style.indent, 2, self.style.indent + 2])))
+            self.lines.append(" " * at + self.draw(st.sampled_from(["# a comment", "#", "# TODO: tighten"])))
         if self.chance(self.style.comments / 4):
             self.lines.append("")
 
@@ -325,6 +331,9 @@ class Writer:
         elif isinstance(value, dict):
             self.lines.append(f"{lead}{name}:{self.trailing()}")
             self.mapping(value, column + step)
+        elif isinstance(value, list) and value and not any(isinstance(v, (dict, list)) for v in value) \
+                and self.chance(self.style.flow_lists):
+            self.lines.append(f"{lead}{name}: {flow(value, self.style.quote)}{self.trailing()}")
         elif isinstance(value, list) and value:
             self.lines.append(f"{lead}{name}:{self.trailing()}")
             self.sequence(value, column if self.style.flush else column + step)
@@ -358,7 +367,8 @@ TARGETS = {"privileged: true": "container-no-privilege", "runAsUser: 0": "allowe
 def manifest_text(draw: st.DrawFn) -> str:
     style = Style(indent=draw(st.sampled_from([2, 4])), flush=draw(st.booleans()),
                   comments=draw(st.sampled_from([0.0, 0.0, 0.15, 0.4])), quote=draw(st.sampled_from(["", "", "'",
-                                                                                                       '"'])))
+                                                                                                       '"'])),
+                  flow_lists=draw(st.sampled_from([0.0, 0.0, 0.5])), odd_comments=draw(st.sampled_from([0.0, 0.3])))
     documents = draw(st.lists(manifest(), min_size=1, max_size=3))
     lines: list[str] = []
     if draw(st.booleans()):
@@ -660,6 +670,15 @@ BLANK_BEFORE_EMPTIED_ONLY_KEY = (
     "      image: healthyClusterRegistry.azurecr.io/app:1\n      securityContext:\n        capabilities:\n"
     "\n          add:\n            - CHOWN\n        runAsNonRoot: false\n"
 )
+# `volumeMounts` (of a hostPath volume the host-path fix removes) before `ports`, both keys a fix may remove:
+# `resources` went before `volumeMounts` while it was there, so after `image`, and after `ports` once it was gone
+# (regression, _edit.py: `_anchor` places a key after the last removable key of the run that sorts before it).
+VOLUME_MOUNTS_BEFORE_PORTS = (
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n    - name: app\n"
+    "      image: healthyClusterRegistry.azurecr.io/app:1\n      volumeMounts:\n        - name: data\n"
+    "          mountPath: /mnt/data\n      ports:\n        - containerPort: 443\n"
+    "  volumes:\n    - name: data\n      hostPath:\n        path: /tmp\n"
+)
 FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailing\r\nspec:\r\n"
              "    containers:\r\n    - name: app\r\n      image: 'bitnami/kafka'\r\n"
              "      securityContext: {privileged: true, runAsUser: 0}")
@@ -707,6 +726,7 @@ def moved_after(rule_id: str, after: str) -> list[str]:
 
 
 LIMITS_AFTER_HOST_PORTS = moved_after("container-resource-limits", "host-network-ports")
+LIMITS_FIRST = ["container-resource-limits", *sorted(set(rules.rule_ids()) - {"container-resource-limits"})]
 LAST_CAPABILITIES = ["read-only-root-filesystem", *sorted(set(rules.rule_ids()) - {"read-only-root-filesystem"})]
 
 
@@ -734,6 +754,7 @@ def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
 @example(text=REMOVED_PORTS_LIST, order=LIMITS_AFTER_HOST_PORTS)
 @example(text=DEEPER_COMMENT_IN_EMPTIED, order=LAST_CAPABILITIES)
 @example(text=BLANK_BEFORE_EMPTIED_ONLY_KEY, order=LAST_CAPABILITIES)
+@example(text=VOLUME_MOUNTS_BEFORE_PORTS, order=LIMITS_FIRST)
 def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str, which: str) -> None:
     """All findings at once == one rule at a time, in any order; document by document == the whole file."""
     cfg = config(profile, which)
@@ -759,7 +780,7 @@ def test_the_generator_writes_what_it_means() -> None:
     def inner(data: st.DataObject) -> None:
         document = data.draw(manifest())
         style = Style(data.draw(st.sampled_from([2, 4])), data.draw(st.booleans()), 0.3, data.draw(
-            st.sampled_from(["", "'", '"'])))
+            st.sampled_from(["", "'", '"'])), flow_lists=0.5, odd_comments=0.3)
         writer = Writer(data.draw, style)
         writer.mapping(document, 0)
         parsed = yaml.safe_load("\n".join(writer.lines))
