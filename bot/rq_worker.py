@@ -196,11 +196,9 @@ def preload_review(settings: Any) -> bool:
     the imports (PyGithub alone is ~0.1 s), the rule and fix registries, and the app's login (one
     ``GET /app``, which ``bot.pipeline.run_job`` caches per process). False if the login is not known yet
     (GitHub unreachable: the next fork tries again). ``settings``: ``bot.serve.ServiceSettings``."""
-    import github  # noqa: F401  (the import is the point)
-
     import fixes
     import rules
-    from bot import github_client, pipeline
+    from bot import github_client, pipeline  # github_client imports PyGithub
 
     rules.all_rules()
     fixes.all_fixes()
