@@ -342,6 +342,54 @@ def test_check_run_annotation_batches(fake_github: FakeGitHub, pr: dict[str, Any
     assert [r.id for r in repo.get_commit(pr["head"]["sha"]).get_check_runs()] == [run.id]
 
 
+def test_check_runs_listed_by_name_app_and_filter_and_only_their_app_may_edit_them(
+        fake_github: FakeGitHub, pr: dict[str, Any]) -> None:
+    fake_github.add_token("app7", app_id=7)
+    sha = pr["head"]["sha"]
+    ours = [client(fake_github).get_repo(f"{OWNER}/{REPO}").create_check_run("kubeguard", sha).id for _ in range(2)]
+    theirs = client(fake_github, "app7").get_repo(f"{OWNER}/{REPO}").create_check_run("kubeguard", sha).id
+    lint = client(fake_github).get_repo(f"{OWNER}/{REPO}").create_check_run("lint", sha).id
+
+    def listed(query: str) -> list[int]:
+        status, _, body = http(fake_github, "GET", f"/repos/{OWNER}/{REPO}/commits/{sha}/check-runs?{query}")
+        assert status == 200 and body["total_count"] == len(body["check_runs"])
+        return sorted(r["id"] for r in body["check_runs"])
+
+    assert listed("check_name=kubeguard&filter=all") == sorted([*ours, theirs])
+    assert listed("check_name=kubeguard&filter=all&app_id=1") == ours
+    assert listed("check_name=kubeguard&app_id=7") == [theirs]
+    assert listed("filter=latest&app_id=1") == [ours[-1], lint]  # the latest of each name
+    status, _, body = http(fake_github, "GET", f"/repos/{OWNER}/{REPO}/commits/{sha}/check-runs?filter=every")
+    assert status == 422 and "Invalid request" in body["message"]
+    status, _, body = http(fake_github, "PATCH", f"/repos/{OWNER}/{REPO}/check-runs/{theirs}",
+                           {"external_id": "x"})
+    assert status == 403 and body["message"] == ("Invalid app_id `1` - check run can only be modified by the "
+                                                 "GitHub App that created it.")
+    status, _, body = http(fake_github, "PATCH", f"/repos/{OWNER}/{REPO}/check-runs/{theirs}", {"external_id": "x"},
+                           token="app7")
+    assert status == 200 and body["external_id"] == "x" and body["app"]["id"] == 7
+
+
+def test_latency_faults_after_some_requests_and_files_over_a_megabyte(fake_github: FakeGitHub,
+                                                                      pr: dict[str, Any]) -> None:
+    fake_github.latency = 0.2
+    path = f"/repos/{OWNER}/{REPO}/contents/k8s/deploy.yaml?ref={pr['head']['sha']}"
+    started = time.monotonic()
+    assert http(fake_github, "GET", path)[0] == 200
+    assert time.monotonic() - started >= 0.2
+    started = time.monotonic()
+    assert http(fake_github, "GET", f"/repos/{OWNER}/{REPO}")[0] == 200  # not a contents request: no delay
+    assert time.monotonic() - started < 0.2
+    fake_github.latency = 0
+    large = "a: 1\n" * 300_000  # 1.2 MB: over the 1 MB the contents API inlines
+    fake_github.push(OWNER, REPO, 1, {"large.yaml": large})
+    entry = client(fake_github).get_repo(f"{OWNER}/{REPO}").get_contents("large.yaml", ref="pr-1")
+    assert entry.encoding == "none" and entry.content == "" and entry.size == len(large)
+    assert http(fake_github, "GET", f"/repos/{OWNER}/{REPO}/git/blobs/{entry.sha}")[2]["size"] == len(large)
+    fake_github.inject("GET", r"/contents/", 502, skip=2)
+    assert [http(fake_github, "GET", path)[0] for _ in range(4)] == [200, 200, 502, 200]
+
+
 def test_statuses_and_issue_comments(fake_github: FakeGitHub, pr: dict[str, Any]) -> None:
     repo = client(fake_github).get_repo(f"{OWNER}/{REPO}")
     repo.get_commit(pr["head"]["sha"]).create_status("failure", description="2 problems", context="kubeguard")

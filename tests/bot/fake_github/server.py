@@ -5,7 +5,9 @@ Each request to an API route goes: fault injection (``inject``) -> authenticatio
 -> repository access (404) -> the handler, which applies the rules no schema can express (diff hunks,
 pending reviews, annotation batches, ...). Every answer carries ``x-ratelimit-*`` headers and is logged in
 ``requests``; with ``strict=True`` every answer whose status the spec declares is validated against the spec
-too, and an invalid one is turned into a 500 and kept in ``response_errors``.
+too, and an invalid one is turned into a 500 and kept in ``response_errors``. ``latency`` adds a delay to the
+GETs whose path matches ``latency_path`` (the contents API by default), outside every lock, so concurrent
+requests wait concurrently as they would on a real network.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ PATH_INVALID = "Pull request review thread path is invalid"
 SIDE_INVALID = "Pull request review thread side is not included in the list"
 ONE_PENDING = "User can only have one pending review per pull request"
 PLACEHOLDER_PATH = "fake-github-placeholder"
+CONTENTS_INLINE_LIMIT = 1024 * 1024  # the contents API inlines files up to 1 MB; up to 100 MB: encoding "none"
 _EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
 _LEVELS = {"none": 0, "read": 1, "write": 2, "admin": 3}
 _ALNUM = string.ascii_letters + string.digits
@@ -133,8 +136,13 @@ class FakeGitHub:
         self.bot_login = bot_login
         self.token_ttl = token_ttl
         self.rate_limit = rate_limit
+        self.latency = 0.0  # seconds added to each GET whose path matches ``latency_path`` (re.search)
+        self.latency_path = r"/contents/"
+        self.max_in_flight = 0  # the most requests it was answering at once
+        self._in_flight = 0
         self.response_errors: list[str] = []
         self._lock = threading.RLock()
+        self._validation_lock = threading.Lock()  # openapi-core is not documented as thread-safe
         self._ids = itertools.count(1001)
         self._clock_offset = 0.0
         self._repos: dict[str, Repo] = {}
@@ -202,12 +210,14 @@ class FakeGitHub:
         with self._lock:
             self._tokens.clear()
 
-    def add_token(self, token: str, *, repos: Iterable[str] | None = None, login: str | None = None) -> None:
+    def add_token(self, token: str, *, repos: Iterable[str] | None = None, login: str | None = None,
+                  app_id: int | None = None) -> None:
         """A static token (``token``/``Bearer``); ``repos`` limits it to those ``owner/repo`` (default: all).
-        It acts as ``login`` (default the bot login, type Bot; a login without ``[bot]`` is a User)."""
+        It acts as ``login`` (default the bot login, type Bot; a login without ``[bot]`` is a User) and, for check
+        runs, as the GitHub App ``app_id`` (default 1, the app the fake describes when none is registered)."""
         with self._lock:
             self._tokens[token] = Token(token, login or self.bot_login,
-                                        None if repos is None else {r.lower() for r in repos})
+                                        None if repos is None else {r.lower() for r in repos}, app_id=app_id)
             self._user(login or self.bot_login)
 
     def register_app(self, app_id: int, public_key_pem: str | bytes, installations: dict[int, list[str]], *,
@@ -373,12 +383,13 @@ class FakeGitHub:
             return self._comment_json(r, comment)
 
     def inject(self, method: str, path_regex: str, status: int, *, headers: dict[str, str] | None = None,
-               body: Any = None, times: int = 1) -> None:
+               body: Any = None, times: int = 1, skip: int = 0) -> None:
         """The next ``times`` requests with ``method`` (or ``*``) whose path matches ``path_regex``
-        (``re.search``) get ``status`` before anything else happens. ``status=0`` closes the connection
-        without an answer. 403/429 default to GitHub's secondary-rate-limit body with ``Retry-After: 1``."""
+        (``re.search``) get ``status`` before anything else happens, once ``skip`` of them went through.
+        ``status=0`` closes the connection without an answer. 403/429 default to GitHub's secondary-rate-limit
+        body with ``Retry-After: 1``."""
         with self._lock:
-            self._faults.append(Fault(method.upper(), path_regex, status, headers, body, times))
+            self._faults.append(Fault(method.upper(), path_regex, status, headers, body, times, skip))
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -440,7 +451,7 @@ class FakeGitHub:
             if app.id == app_id:
                 return app
         slug = self.bot_login.removesuffix("[bot]")
-        return App(1, slug, slug, "", {}, {"checks": "write"}, 0.0)
+        return App(app_id or 1, slug, slug, "", {}, {"checks": "write"}, 0.0)  # a static token's app
 
     def _check_run_json(self, r: Repo, run: CheckRun) -> dict[str, Any]:
         app = self._app_for(run.app_id)
@@ -468,6 +479,7 @@ class FakeGitHub:
         app = Flask("fake_github")
         app.before_request(self._before)
         app.after_request(self._after)
+        app.teardown_request(self._teardown)
 
         @app.errorhandler(404)
         @app.errorhandler(405)
@@ -569,19 +581,36 @@ class FakeGitHub:
 
     def _before(self) -> Response | None:
         g.start = time.time()
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
         g.token = None
         g.bucket = None
         g.injected = False
         g.reset = False
         with self._lock:
-            for fault in self._faults:
-                if fault.times > 0 and fault.method in ("*", request.method) and re.search(fault.path_regex,
-                                                                                           request.path):
-                    fault.times -= 1
-                    break
-            else:
-                return None
+            fault = next((f for f in self._faults if f.times > 0 and f.method in ("*", request.method)
+                          and re.search(f.path_regex, request.path)), None)
+            if fault is not None and fault.skip > 0:
+                fault.skip -= 1
+                fault = None
+            elif fault is not None:
+                fault.times -= 1
+        self._delay()
+        if fault is None:
+            return None
         g.injected = True
+        return self._fault_response(fault)
+
+    def _teardown(self, _: BaseException | None) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _delay(self) -> None:
+        if self.latency > 0 and request.method == "GET" and re.search(self.latency_path, request.path):
+            time.sleep(self.latency)
+
+    def _fault_response(self, fault: Fault) -> Response:
         if fault.status == 0:
             g.reset = True
             sock = request.environ.get("werkzeug.socket")
@@ -642,7 +671,8 @@ class FakeGitHub:
             body = _drop_nulls(json.loads(response.get_data()), gaps)
             checked = self._json(body, response.status_code)
         try:
-            spec.api().validate_response(self._openapi_request(), FlaskOpenAPIResponse(checked))
+            with self._validation_lock:
+                spec.api().validate_response(self._openapi_request(), FlaskOpenAPIResponse(checked))
         except Exception as e:  # openapi-core raises one of many validation error types
             schema_errors = getattr(e.__cause__, "schema_errors", None) or []
             detail = "; ".join([se.message[:300] for se in schema_errors] or [str(e)[:1000]])
@@ -912,8 +942,9 @@ class FakeGitHub:
             if "application/vnd.github.raw" in accept or "application/vnd.github.v3.raw" in accept:
                 return Response(data, status=200, mimetype="application/vnd.github.raw")
             entry = self._content_entry(r, ref_name, path, "file", blob_sha(data), len(data))
-            entry = {**entry, "encoding": "base64", "content": bodies.b64_lines(data)}
-            return 200, entry
+            if len(data) > CONTENTS_INLINE_LIMIT:  # GitHub: the blob API (or the raw media type) has the bytes
+                return 200, {**entry, "encoding": "none", "content": ""}
+            return 200, {**entry, "encoding": "base64", "content": bodies.b64_lines(data)}
         prefix = path + "/"
         children: dict[str, tuple[str, str, int]] = {}
         for p, data in tree.items():
@@ -1318,6 +1349,10 @@ class FakeGitHub:
         r = self._repo(owner, repo)
         self._check_app_token()
         run = self._run(r, check_run_id)
+        app_id = g.token.app_id or 1
+        if run.app_id != app_id:
+            raise HTTPError(403, f"Invalid app_id `{app_id}` - check run can only be modified by the GitHub App "
+                                 "that created it.")
         self._apply_check(run, self._body())
         return 200, self._check_run_json(r, run)
 
@@ -1337,6 +1372,8 @@ class FakeGitHub:
             runs = [run for run in runs if run.name == request.args["check_name"]]
         if request.args.get("status"):
             runs = [run for run in runs if run.status == request.args["status"]]
+        if request.args.get("app_id"):
+            runs = [run for run in runs if run.app_id == int(request.args["app_id"])]
         if request.args.get("filter", "latest") == "latest":
             latest: dict[str, CheckRun] = {}
             for run in runs:

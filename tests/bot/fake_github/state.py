@@ -199,6 +199,7 @@ class Fault:
     headers: dict[str, str] | None
     body: Any
     times: int
+    skip: int = 0  # matching requests let through before the fault applies
 
 
 @dataclass
