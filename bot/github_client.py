@@ -8,20 +8,31 @@ errors and 429 with exponential backoff and jitter (urllib3's ``Retry`` under Py
 paginates. With GitHub App credentials it exchanges the app's JWT for installation tokens, which
 PyGithub refreshes before they expire; a token refused as expired is refreshed once and the request
 repeated.
+
+``file_content`` may be called from several threads at once (the pipeline reads files concurrently). A PyGithub
+``Github`` must not be shared by threads: its one connection object keeps the verb, URL and headers of a request
+between ``request()`` and ``getresponse()``, so two threads can swap requests (observed: a thread got another
+file's content). Reads therefore go through a pool of PyGithub instances, one per concurrent caller, each with
+its own requests session (and urllib3 pool, used by one thread at a time: never "Connection pool is full"),
+sharing one authentication whose token refresh is serialised. Reads are also kept under GitHub's secondary
+limit of 900 points a minute (a GET is one): at most ``reads_per_minute`` in any minute.
 """
 
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import github
 from github import Auth, GithubException, GithubRetry
-from github.Requester import Requester
+from github.Requester import Requester, WithRequester
 
 from bot.model import (
     ChangedFile,
@@ -36,6 +47,8 @@ from bot.model import (
 
 DEFAULT_API_URL = "https://api.github.com"
 ANNOTATIONS_PER_REQUEST = 50  # GitHub's maxItems for output.annotations
+DEFAULT_READS_PER_MINUTE = 800  # GitHub's secondary limit is 900 points a minute (a GET is 1): room for the rest
+READ_BUDGET_WINDOW = 60.0  # seconds: the "minute" of ``reads_per_minute``
 _T = TypeVar("_T")
 
 
@@ -87,6 +100,69 @@ class AppCredentials:
         return f"AppCredentials(app_id={self.app_id}, private_key=<hidden>)"
 
 
+class _SerialAuth(Auth.Auth, WithRequester["_SerialAuth"]):
+    """One installation's authentication shared by the client's PyGithub instances. PyGithub refreshes an
+    installation token inside ``token`` without a lock, through one ``GithubIntegration``; here one thread at a
+    time reads (and so refreshes) it, and the inner auth is bound to the first requester only."""
+
+    def __init__(self, inner: Auth.AppInstallationAuth) -> None:
+        WithRequester.__init__(self)
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._bound = False
+
+    def withRequester(self, requester: Requester) -> _SerialAuth:
+        with self._lock:
+            if not self._bound:
+                self._inner.withRequester(requester)
+                self._bound = True
+        super().withRequester(requester)
+        return self
+
+    @property
+    def token_type(self) -> str:
+        return self._inner.token_type
+
+    @property
+    def token(self) -> str:
+        with self._lock:
+            return self._inner.token
+
+    @property
+    def _masked_token(self) -> str:
+        return "token (installation token removed)"
+
+
+class _Budget:
+    """At most ``limit`` requests in any ``window`` seconds; ``take`` blocks until one is free. Thread-safe."""
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        if limit < 1:
+            raise ValueError("the budget must allow at least one request")
+        self.limit, self.window = limit, window
+        self._times: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._times and now - self._times[0] >= self.window:
+                    self._times.popleft()
+                if len(self._times) < self.limit:
+                    self._times.append(now)
+                    return
+                wait = self.window - (now - self._times[0])
+            time.sleep(wait)
+
+
+@dataclass
+class _Reader:
+    generation: int
+    gh: Any
+    repo: Any
+
+
 def retry_policy(total: int = 6, backoff: float = 0.5, secondary_wait: float = 60.0,
                  max_wait: float | None = 900.0) -> GithubRetry:
     """Retries of 5xx, 429, rate-limit 403s and connection errors, exponential with jitter."""
@@ -105,7 +181,8 @@ class GitHubClient:
 
     def __init__(self, repo_full_name: str, *, token: str | None = None, app: AppCredentials | None = None,
                  installation_id: int | None = None, base_url: str | None = None,
-                 retry: GithubRetry | None = None, write_interval: float = 1.0, timeout: int = 30) -> None:
+                 retry: GithubRetry | None = None, write_interval: float = 1.0, timeout: int = 30,
+                 reads_per_minute: int | None = DEFAULT_READS_PER_MINUTE) -> None:
         if token is None and (app is None or installation_id is None):
             raise ValueError("a token, or app credentials and an installation id, are needed")
         self.repo_full_name = repo_full_name
@@ -115,6 +192,11 @@ class GitHubClient:
                                         "per_page": 100, "seconds_between_requests": None,
                                         "seconds_between_writes": write_interval or None}
         self._token, self._app, self._installation_id = token, app, installation_id
+        # per client, that is per job: jobs of one installation running at once share GitHub's limit, not this
+        self._read_budget = _Budget(reads_per_minute, READ_BUDGET_WINDOW) if reads_per_minute else None
+        self._lock = threading.Lock()  # guards the connection generation and the idle readers
+        self._generation = 0
+        self._idle: list[_Reader] = []
         self._connect()
 
     def _connect(self) -> None:
@@ -122,11 +204,31 @@ class GitHubClient:
             auth: Auth.Auth = Auth.Token(self._token)
         else:
             assert self._app is not None and self._installation_id is not None
-            auth = Auth.AppAuth(self._app.app_id, self._app.private_key).get_installation_auth(
-                self._installation_id)
+            auth = _SerialAuth(Auth.AppAuth(self._app.app_id, self._app.private_key).get_installation_auth(
+                self._installation_id))
+        self._auth = auth
         self._gh = github.Github(auth=auth, **self._kwargs)
         self._repo: Any = None
         self._pulls: dict[int, Any] = {}  # one GET of a pull request per client (a client serves one job)
+
+    def _reconnect(self, generation: int) -> None:
+        """New credentials after a 401 seen on connection ``generation`` (once, however many threads saw it)."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._generation += 1
+            stale, self._idle = self._idle, []
+            self._connect()
+        for reader in stale:
+            reader.gh.close()
+
+    def close(self) -> None:
+        """Close the connections (the client stays usable: it reconnects on the next request)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for reader in idle:
+            reader.gh.close()
+        self._gh.close()
 
     @property
     def repo(self) -> Any:
@@ -136,16 +238,55 @@ class GitHubClient:
 
     def _call(self, fn: Callable[[], _T]) -> _T:
         """Run a request; a 401 on an installation token (expired early, revoked) refreshes it once."""
+        generation = self._generation
         try:
             return fn()
         except GithubException as exc:
             if exc.status == 401 and self._app is not None:
-                self._connect()
+                self._reconnect(generation)
                 try:
                     return fn()
                 except GithubException as again:
                     raise _error(again) from again
             raise _error(exc) from exc
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[_Reader]:
+        """A PyGithub instance (and a lazy repository: no GET) for this thread alone, until the block ends."""
+        with self._lock:
+            reader = self._idle.pop() if self._idle else None
+            generation, auth = self._generation, self._auth
+        if reader is None:
+            gh = github.Github(auth=auth, lazy=True, **self._kwargs)
+            reader = _Reader(generation, gh, gh.get_repo(self.repo_full_name))
+        try:
+            yield reader
+        finally:
+            with self._lock:
+                keep = reader.generation == self._generation
+                if keep:
+                    self._idle.append(reader)
+            if not keep:
+                reader.gh.close()
+
+    def _read(self, fn: Callable[[Any], _T]) -> _T:
+        """``fn(repository)`` on a reader of this thread's own (every PyGithub object it touches stays in ``fn``:
+        a lazy attribute read later could send a request on a reader another thread has taken); 401 as ``_call``."""
+        for attempt in (1, 2):
+            self._pace()
+            with self._reader() as reader:
+                try:
+                    return fn(reader.repo)
+                except GithubException as exc:
+                    if exc.status != 401 or self._app is None or attempt == 2:
+                        raise _error(exc) from exc
+            self._reconnect(reader.generation)
+        raise AssertionError("unreachable")
+
+    def _pace(self) -> None:
+        """Wait, if need be, until one more read fits in the budget of ``reads_per_minute``."""
+        if self._read_budget is not None:
+            self._read_budget.take()
 
     # ---- requests without the PyGithub object model (endpoints it does not wrap, or wraps with extra GETs)
 
@@ -180,23 +321,8 @@ class GitHubClient:
 
     def file_content(self, path: str, ref: str) -> bytes | None:
         """The bytes of a file at a ref, or None when it does not exist there (or is a directory). A symlink or a
-        submodule raises ``NotAFile``: its target is never read in its place."""
-        try:
-            content = self._call(lambda: self.repo.get_contents(path, ref=ref))
-        except NotFound:
-            return None
-        if isinstance(content, list):
-            return None
-        kind = getattr(content, "type", "file")
-        if kind != "file":
-            raise NotAFile(path, kind, content.raw_data.get("target"))
-        if content.path != path.strip("/"):  # GitHub followed a symlink to a file of the repository
-            raise NotAFile(path, "symlink", content.path)
-        if content.encoding == "base64" and content.content is not None:
-            return base64.b64decode(content.content)
-        # over 1 MB the contents API sends no content: fetch the blob
-        blob = self._call(lambda: self.repo.get_git_blob(content.sha))
-        return base64.b64decode(blob.content) if blob.encoding == "base64" else blob.content.encode()
+        submodule raises ``NotAFile``: its target is never read in its place. Safe to call from several threads."""
+        return self._read(lambda repo: _content(repo, path, ref, self._pace))
 
     def tree_paths(self, ref: str) -> list[str]:
         """Paths of every file (blob) at a ref; for scanning files the pull request does not touch."""
@@ -284,6 +410,29 @@ class GitHubClient:
         if target_url:
             body["target_url"] = target_url
         self._request("POST", f"/statuses/{sha}", body)
+
+
+def _content(repo: Any, path: str, ref: str, pace: Callable[[], None]) -> bytes | None:
+    """``GitHubClient.file_content`` on one reader's repository; ``pace`` comes before a second request."""
+    try:
+        content = repo.get_contents(path, ref=ref)
+    except GithubException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    if isinstance(content, list):
+        return None
+    kind = getattr(content, "type", "file")
+    if kind != "file":
+        raise NotAFile(path, kind, content.raw_data.get("target"))
+    if content.path != path.strip("/"):  # GitHub followed a symlink to a file of the repository
+        raise NotAFile(path, "symlink", content.path)
+    if content.encoding == "base64" and content.content is not None:
+        return base64.b64decode(content.content)
+    # over 1 MB the contents API sends no content: fetch the blob
+    pace()
+    blob = repo.get_git_blob(content.sha)
+    return base64.b64decode(blob.content) if blob.encoding == "base64" else blob.content.encode()
 
 
 def _batches(items: list[_T], size: int) -> Iterator[list[_T]]:

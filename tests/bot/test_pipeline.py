@@ -4,10 +4,13 @@ which validates every request against GitHub's OpenAPI description and refuses c
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_github import FakeGitHub
@@ -15,7 +18,7 @@ from fake_github import FakeGitHub
 from bot import action, review
 from bot.github_client import GitHubClient, retry_policy
 from bot.model import Conclusion, ReviewEvent
-from bot.pipeline import Options, review_pull_request
+from bot.pipeline import Options, Outcome, review_pull_request
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (ROOT / "examples" / ".kubeguard.yaml").read_text()
@@ -286,8 +289,8 @@ import json, sys, time, tracemalloc
 from bot.github_client import GitHubClient, retry_policy
 from bot.pipeline import review_pull_request
 url, token, number = sys.argv[1], sys.argv[2], int(sys.argv[3])
-client = GitHubClient("acme/deploy", token=token, base_url=url, write_interval=0,
-                      retry=retry_policy(total=3, backoff=0.01, secondary_wait=0.1))
+client = GitHubClient("acme/deploy", token=token, base_url=url, write_interval=0, reads_per_minute=None,
+                      retry=retry_policy(total=3, backoff=0.01, secondary_wait=0.1))  # loopback: no minute budget
 tracemalloc.start()
 start = time.monotonic()
 outcome = review_pull_request(client, number)
@@ -359,3 +362,123 @@ def test_a_clean_partial_review_is_neutral_not_success(fake_github: FakeGitHub) 
     assert outcome.unlisted_files == 1 and outcome.findings == 0
     (run,) = fake_github.check_runs("acme", "deploy")
     assert run["conclusion"] == "neutral"
+
+
+# ---- reading files concurrently ---------------------------------------------------------------------------
+
+
+def test_file_reads_run_eight_at_a_time_well_under_the_sequential_time(
+        fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    files, latency = 100, 0.1  # GitHub answers a contents request in 100-300 ms
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    head: dict[str, str | bytes] = {".kubeguard.yaml": DENY_CONFIG}
+    head.update({f"cm/{i:03d}.yaml": TINY.format(i=i) for i in range(files)})
+    fake_github.add_pull("acme", "deploy", 19, base_files={".kubeguard.yaml": DENY_CONFIG}, head_files=head)
+    fake_github.latency = latency  # each GET of .../contents/... waits this long (outside the fake's locks)
+    caplog.set_level(logging.WARNING, logger="urllib3")
+    started = time.monotonic()
+    outcome = review_pull_request(client(fake_github), 19)
+    elapsed = time.monotonic() - started
+    reads = [r for r in fake_github.requests if "/contents/" in r.path]
+    print(f"{files} files at {latency * 1000:.0f} ms a read: {elapsed:.2f} s (one after the other: at least "
+          f"{len(reads) * latency:.1f} s), at most {fake_github.max_in_flight} requests at once")
+    assert outcome.plan is not None and outcome.problems == [] and len(reads) == files + 1
+    assert 2 <= fake_github.max_in_flight <= 8
+    assert elapsed < 0.4 * files * latency, f"{elapsed:.2f} s"
+    assert "Connection pool is full" not in caplog.text
+
+
+def test_concurrent_reads_keep_the_order_and_every_skip_of_reads_one_by_one(fake_github: FakeGitHub) -> None:
+    from fake_github import Symlink
+
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    base: dict[str, str | bytes] = {".kubeguard.yaml": DENY_CONFIG, "app.yaml": HEALTHY}
+    base.update({f"cm/{i:02d}.yaml": TINY.format(i=i) for i in range(0, 30, 2)})
+    pad = "# " + "x" * 1_200_000 + "\n"  # 1.2 MB: over what the contents API inlines, so read as a blob
+    head: dict[str, str | bytes] = {".kubeguard.yaml": DENY_CONFIG, "app.yaml": UNHEALTHY,
+                                    "large.yaml": pad + UNHEALTHY, "big.yaml": pad + pad + UNHEALTHY,
+                                    "link.yaml": Symlink.to("/etc/hosts"), "gone.yaml": TINY.format(i="gone")}
+    head.update({f"cm/{i:02d}.yaml": TINY.format(i=i + 100) for i in range(30)})
+    fake_github.add_pull("acme", "deploy", 20, base_files=base, head_files=head)
+
+    def dry_run(concurrency: int) -> Outcome:
+        fake_github.inject("GET", r"/contents/gone\.yaml$", 404, body={  # deleted after the event
+            "message": "Not Found", "documentation_url": "https://docs.github.com/rest/repos/contents"})
+        fake_github.inject("GET", r"/contents/cm/07\.yaml$", 502)  # retried
+        return review_pull_request(client(fake_github), 20, Options(
+            dry_run=True, read_concurrency=concurrency, max_file_bytes=2 * len(pad)))
+
+    one, eight = dry_run(1), dry_run(8)
+    assert one.plan is not None and eight.plan is not None
+    assert [str(p) for p in eight.problems] == [str(p) for p in one.problems]
+    causes = {p.file: p.cause for p in eight.problems}
+    assert "symlink" in causes["link.yaml"] and "over the limit" in causes["big.yaml"]
+    assert "not found at" in causes["gone.yaml"]
+    assert len([r for r in fake_github.requests if "/git/blobs/" in r.path]) == 2 * 2  # large and big, twice
+    assert "large.yaml" not in causes and {a.path for a in eight.plan.check.annotations} >= {"app.yaml", "large.yaml"}
+    assert eight.plan.check == one.plan.check and eight.plan.summary == one.plan.summary
+    assert eight.plan.comments == one.plan.comments and eight.findings == one.findings > 0
+
+
+def test_one_client_read_from_many_threads_gives_each_its_own_file(fake_github: FakeGitHub,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from github.Requester import HTTPRequestsConnectionClass
+
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    files = {f"cm/{i:02d}.yaml": TINY.format(i=i) for i in range(64)}
+    fake_github.add_pull("acme", "deploy", 21, base_files={}, head_files=files)
+    original = HTTPRequestsConnectionClass.request
+
+    def request(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        time.sleep(0.001)  # PyGithub keeps the request on its connection object until getresponse(): a wider gap
+
+    monkeypatch.setattr(HTTPRequestsConnectionClass, "request", request)
+    c = client(fake_github)
+    head = c.pull_request(21).head_sha
+    with ThreadPoolExecutor(8) as pool:
+        got = dict(zip(files, pool.map(lambda p: c.file_content(p, head), files), strict=True))
+    assert got == {p: text.encode() for p, text in files.items()}
+
+
+def test_an_installation_token_refused_during_concurrent_reads_is_refreshed_once(
+        fake_github: FakeGitHub, rsa_key: tuple[str, str]) -> None:
+    from bot.github_client import AppCredentials, installation_client
+
+    private, public = rsa_key
+    fake_github.register_app(99, public, installations={5: ["acme/deploy"]}, slug="kubeguard")
+    fake_github.add_repo("acme", "deploy")
+    files = {f"cm/{i:02d}.yaml": TINY.format(i=i) for i in range(40)}
+    fake_github.add_pull("acme", "deploy", 1, base_files={}, head_files=files)
+    app = installation_client("acme/deploy", AppCredentials(99, private), 5, base_url=fake_github.url,
+                              write_interval=0)
+    head = app.pull_request(1).head_sha
+    fake_github.revoke_tokens()  # every reader's token is refused from now on
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda p: app.file_content(p, head), files))
+    assert got == [text.encode() for text in files.values()]
+    issued = [r for r in fake_github.requests if r.path.endswith("/access_tokens") and r.status == 201]
+    assert len(issued) == 2  # the first token and one refresh, not one per thread
+
+
+def test_reads_stay_within_the_budget_of_requests_a_minute(fake_github: FakeGitHub,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import github_client
+
+    monkeypatch.setattr(github_client, "READ_BUDGET_WINDOW", 0.5)  # a "minute" of half a second
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    files = {f"cm/{i:02d}.yaml": TINY.format(i=i) for i in range(12)}
+    fake_github.add_pull("acme", "deploy", 1, base_files={}, head_files=files)
+    c = GitHubClient("acme/deploy", token=TOKEN, base_url=fake_github.url, write_interval=0, reads_per_minute=5)
+    head = c.pull_request(1).head_sha
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(lambda p: c.file_content(p, head), files))
+    assert time.monotonic() - started >= 1.0  # 5, then 5 half a second later, then the last 2
+    times = sorted(r.time for r in fake_github.requests if "/contents/" in r.path)
+    assert len(times) == 12
+    assert all(times[i + 5] - times[i] >= 0.45 for i in range(len(times) - 5))  # no 6 in any half second
