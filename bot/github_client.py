@@ -29,15 +29,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import github
 from github import Auth, GithubException, GithubRetry
 from github.Requester import Requester, WithRequester
 
 from bot.model import (
+    Annotation,
+    AnnotationLevel,
     ChangedFile,
     CheckOutput,
     IssueComment,
+    PostedCheckRun,
     PostedReview,
     PostedReviewComment,
     PullRequest,
@@ -198,6 +202,11 @@ class GitHubClient:
         self._generation = 0
         self._idle: list[_Reader] = []
         self._connect()
+
+    @property
+    def app_id(self) -> int | None:
+        """The GitHub App this client acts as, when it has the app's credentials (a bare token does not say)."""
+        return self._app.app_id if self._app is not None else None
 
     def _connect(self) -> None:
         if self._token is not None:
@@ -390,9 +399,46 @@ class GitHubClient:
                 return comment.id
         return int(self._request("POST", f"/issues/{number}/comments", {"body": body})["id"])
 
-    def create_check_run(self, name: str, head_sha: str) -> int:
-        data = self._request("POST", "/check-runs", {"name": name, "head_sha": head_sha, "status": "in_progress"})
-        return int(data["id"])
+    def check_runs(self, name: str, head_sha: str) -> list[PostedCheckRun]:
+        """Every check run called ``name`` on the commit, oldest first, with ``filter=all`` (the default, ``latest``,
+        would hide an earlier attempt left in progress); only this app's when the client has the app's id."""
+        query: dict[str, Any] = {"check_name": name, "filter": "all", "per_page": 100}
+        if self._app is not None:
+            query["app_id"] = self._app.app_id
+        out: list[PostedCheckRun] = []
+        page = 1
+        while True:
+            data = self._request("GET", f"/commits/{head_sha}/check-runs?{urlencode({**query, 'page': page})}")
+            runs = data.get("check_runs") or []
+            out += [PostedCheckRun(r["id"], r["name"], r["head_sha"], r["status"], r.get("conclusion"),
+                                   r.get("external_id") or None, (r.get("app") or {}).get("id"),
+                                   int((r.get("output") or {}).get("annotations_count") or 0)) for r in runs]
+            if len(runs) < 100 or len(out) >= int(data.get("total_count") or 0):
+                return sorted(out, key=lambda r: r.id)
+            page += 1
+
+    def check_run_annotations(self, check_run_id: int) -> list[Annotation]:
+        out: list[Annotation] = []
+        page = 1
+        while True:
+            batch = self._request("GET", f"/check-runs/{check_run_id}/annotations?per_page=100&page={page}")
+            out += [Annotation(a["path"], a["start_line"], a["end_line"], AnnotationLevel(a["annotation_level"]),
+                               a.get("message") or "", a.get("title") or "", a.get("raw_details") or "")
+                    for a in batch]
+            if len(batch) < 100:
+                return out
+            page += 1
+
+    def create_check_run(self, name: str, head_sha: str, external_id: str | None = None) -> int:
+        body: dict[str, Any] = {"name": name, "head_sha": head_sha, "status": "in_progress"}
+        if external_id:
+            body["external_id"] = external_id
+        return int(self._request("POST", "/check-runs", body)["id"])
+
+    def adopt_check_run(self, check_run_id: int, external_id: str) -> None:
+        """Set only the run's ``external_id``: GitHub refuses (403) a run of another app, and the run's status is
+        left as it is (a completed run set back to in_progress would keep its old conclusion)."""
+        self._request("PATCH", f"/check-runs/{check_run_id}", {"external_id": external_id})
 
     def complete_check_run(self, check_run_id: int, output: CheckOutput) -> None:
         """Complete the run; annotations go 50 per request (later PATCHes append)."""

@@ -67,6 +67,20 @@ class PostedReview:
 
 
 @dataclass(frozen=True)
+class PostedCheckRun:
+    """A check run already on a commit (``GET .../commits/{ref}/check-runs``)."""
+
+    id: int
+    name: str
+    head_sha: str
+    status: str  # queued | in_progress | completed (GitHub Actions has more)
+    conclusion: str | None
+    external_id: str | None  # the integrator's reference: the bot sets it to its pull request's
+    app_id: int | None
+    annotations_count: int = 0  # annotations already on it: GitHub only ever appends to them
+
+
+@dataclass(frozen=True)
 class IssueComment:
     id: int
     body: str

@@ -7,7 +7,9 @@ verify a fix per finding against the head file ─► compose the review ─► 
 replies to fixed comments, dismissal of a stale blocking review, the summary comment.
 
 Publishing is idempotent: comments carry fingerprints and are posted once per pull request, the summary
-is edited in place, so a redelivered event or a retried job repeats nothing.
+is edited in place, so a redelivered event or a retried job repeats nothing. The check run too: a run on the
+head from an earlier attempt (a job killed mid-review and re-run by the queue) is taken over rather than left
+in progress next to a new one.
 
 Files are read ``Options.read_concurrency`` at a time (one request each; GitHub answers in 100-300 ms, so
 a 3,000-file pull request read one by one took 5-15 minutes); results keep the order of the file list.
@@ -15,6 +17,7 @@ a 3,000-file pull request read one by one took 5-15 minutes); results keep the o
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -29,10 +32,12 @@ from bot import markdown as md
 from bot.formats import fingerprint
 from bot.markdown import superseded_reply
 from bot.model import (
+    Annotation,
     ChangedFile,
     CheckOutput,
     Conclusion,
     IssueComment,
+    PostedCheckRun,
     PostedReview,
     PostedReviewComment,
     PullRequest,
@@ -54,6 +59,8 @@ class Client(Protocol):
     """What the pipeline needs of GitHub (``bot.github_client.GitHubClient``; any object with these).
     ``file_content`` is called from several threads at once unless ``Options.read_concurrency`` is 1."""
 
+    @property
+    def app_id(self) -> int | None: ...
     def pull_request(self, number: int) -> PullRequest: ...
     def changed_files(self, number: int) -> list[ChangedFile]: ...
     def file_content(self, path: str, ref: str) -> bytes | None: ...
@@ -67,7 +74,10 @@ class Client(Protocol):
     def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> int: ...
     def delete_review_comment(self, comment_id: int) -> None: ...
     def upsert_issue_comment(self, number: int, marker: str, body: str) -> int: ...
-    def create_check_run(self, name: str, head_sha: str) -> int: ...
+    def check_runs(self, name: str, head_sha: str) -> list[PostedCheckRun]: ...
+    def check_run_annotations(self, check_run_id: int) -> list[Annotation]: ...
+    def create_check_run(self, name: str, head_sha: str, external_id: str | None = ...) -> int: ...
+    def adopt_check_run(self, check_run_id: int, external_id: str) -> None: ...
     def complete_check_run(self, check_run_id: int, output: CheckOutput) -> None: ...
     def create_status(self, sha: str, state: str, description: str, context: str = ...,
                       target_url: str | None = ...) -> None: ...
@@ -205,20 +215,21 @@ def review_pull_request(client: Client, number: int, options: Options | None = N
         outcome.skipped = f"superseded: the head moved from {expected_head[:7]} to {pr.head_sha[:7]}"
         return outcome
 
-    check_id, use_status = (None, False) if options.dry_run else _start_check(client, pr)
+    check = _Check() if options.dry_run else _start_check(client, pr)
     try:
         config = load_base_config(client, pr)
     except rules.ConfigError as exc:
         outcome.config_error = str(exc)
         if not options.dry_run:
-            _publish_config_error(client, pr, check_id, use_status, str(exc))
+            _publish_config_error(client, pr, check, str(exc), outcome)
         return outcome
     settings = _settings(config, options)
     if pr.draft and not settings.review_drafts:
         outcome.skipped = "draft pull request (set review.drafts: true to review drafts)"
         if not options.dry_run:
-            _finish_check(client, pr, check_id, use_status, CheckOutput(
-                Conclusion.NEUTRAL, "kubeguard: draft skipped", "Draft pull requests are reviewed once ready."))
+            _finish_check(client, pr, check, CheckOutput(
+                Conclusion.NEUTRAL, "kubeguard: draft skipped", "Draft pull requests are reviewed once ready."),
+                outcome)
         return outcome
 
     files = client.changed_files(number)
@@ -265,9 +276,7 @@ def review_pull_request(client: Client, number: int, options: Options | None = N
     if options.publish_review:
         _tidy(client, pr, plan, posted, options.bot_login, outcome)
     client.upsert_issue_comment(number, review.SUMMARY_MARKER, plan.summary)
-    _finish_check(client, pr, check_id, use_status, plan.check)
-    outcome.used_status = use_status
-    outcome.check_run_id = check_id
+    _finish_check(client, pr, check, plan.check, outcome)
     return outcome
 
 
@@ -344,37 +353,116 @@ def _fixes(report: rules.Report, data: dict[str, bytes], diffs: dict[str, diffma
     return out
 
 
-def _start_check(client: Client, pr: PullRequest) -> tuple[int | None, bool]:
-    """A check run in progress; a token that may not create check runs (403) uses a commit status."""
+@dataclass(frozen=True)
+class _Check:
+    """Where the verdict goes: a check run (``taken_over`` when it is an earlier attempt's), else a commit status."""
+
+    run_id: int | None = None
+    use_status: bool = False
+    taken_over: PostedCheckRun | None = None
+
+
+def check_external_id(pr: PullRequest) -> str:
+    """The ``external_id`` of the bot's check runs: which pull request a run reviews (one head may be in several)."""
+    return f"{CHECK_NAME}:pull/{pr.number}"
+
+
+def _start_check(client: Client, pr: PullRequest) -> _Check:
+    """A check run in progress: the newest kubeguard run on the head from an earlier attempt (a job killed
+    mid-review, a redelivered event) if there is one, else a new one; the earlier attempts' other runs still in
+    progress are completed as superseded. A token that may not create check runs (403) uses a commit status."""
     from bot.github_client import GitHubError
 
+    external_id = check_external_id(pr)
     try:
-        return client.create_check_run(CHECK_NAME, pr.head_sha), False
+        earlier = [r for r in client.check_runs(CHECK_NAME, pr.head_sha) if _ours(client, r, external_id)]
+    except GitHubError as exc:
+        if exc.status not in (403, 404):
+            raise
+        earlier = []  # may not read check runs: creating one is refused too, and the status is used
+    if earlier:
+        run = earlier[-1]
+        try:
+            client.adopt_check_run(run.id, external_id)
+        except GitHubError as exc:  # another app's run after all (an Action's token lists every app's)
+            if exc.status not in (403, 404):
+                raise
+            log.info("check run %s is not this app's (%s): a new one", run.id, exc)
+        else:
+            for stale in earlier[:-1]:
+                if stale.status != "completed":
+                    _supersede(client, pr, stale.id, run.id)
+            return _Check(run.id, taken_over=run)
+    try:
+        return _Check(client.create_check_run(CHECK_NAME, pr.head_sha, external_id=external_id))
     except GitHubError as exc:
         if exc.status not in (403, 404):
             raise
         client.create_status(pr.head_sha, "pending", "kubeguard is reviewing the manifests")
-        return None, True
+        return _Check(use_status=True)
+
+
+def _ours(client: Client, run: PostedCheckRun, external_id: str) -> bool:
+    """A run of this pull request by the bot: its external id, or, for a run of this very app created before runs
+    carried one, no external id at all (a bare token cannot tell its app's runs from, say, a workflow job's)."""
+    if run.external_id is not None:
+        return run.external_id == external_id
+    return client.app_id is not None and run.app_id == client.app_id
+
+
+def _supersede(client: Client, pr: PullRequest, run_id: int, current: int) -> None:
+    """Complete an earlier attempt's run, neutral (it never blocks a merge), pointing at the current one."""
+    from bot.github_client import GitHubError
+
+    try:
+        client.complete_check_run(run_id, CheckOutput(
+            Conclusion.NEUTRAL, "kubeguard: superseded",
+            f"This attempt at reviewing {pr.head_sha[:7]} was interrupted or replaced; check run {current} has "
+            "the review."))
+    except GitHubError as exc:
+        if exc.status not in (403, 404):
+            raise
+        log.warning("could not complete the superseded check run %s: %s", run_id, exc)
 
 
 _STATUS = {Conclusion.SUCCESS: "success", Conclusion.NEUTRAL: "success", Conclusion.FAILURE: "failure"}
 
 
-def _finish_check(client: Client, pr: PullRequest, check_id: int | None, use_status: bool,
-                  output: CheckOutput) -> None:
-    if check_id is not None:
-        client.complete_check_run(check_id, output)
-    elif use_status:
-        client.create_status(pr.head_sha, _STATUS[output.conclusion], output.title)
+def _finish_check(client: Client, pr: PullRequest, check: _Check, output: CheckOutput, outcome: Outcome) -> None:
+    """Complete the check run (or set the final status). GitHub only ever appends annotations: on a run taken
+    over, those already there are not sent again; if some of them are no longer findings (they cannot be removed),
+    the verdict goes to a fresh run and the old one is completed as superseded."""
+    outcome.used_status = check.use_status
+    if check.run_id is None:
+        if check.use_status:
+            client.create_status(pr.head_sha, _STATUS[output.conclusion], output.title)
+        return
+    run_id, earlier = check.run_id, check.taken_over
+    if earlier is not None and earlier.annotations_count:
+        missing = collections.Counter(output.annotations)
+        missing.subtract(client.check_run_annotations(earlier.id))
+        if any(count < 0 for count in missing.values()):
+            run_id = client.create_check_run(CHECK_NAME, pr.head_sha, external_id=check_external_id(pr))
+            client.complete_check_run(run_id, output)
+            _supersede(client, pr, earlier.id, run_id)
+            outcome.check_run_id = run_id
+            return
+        fresh: list[Annotation] = []
+        for annotation in output.annotations:  # in the plan's order
+            if missing[annotation] > 0:
+                missing[annotation] -= 1
+                fresh.append(annotation)
+        output = dataclasses.replace(output, annotations=tuple(fresh))
+    client.complete_check_run(run_id, output)
+    outcome.check_run_id = run_id
 
 
-def _publish_config_error(client: Client, pr: PullRequest, check_id: int | None, use_status: bool,
-                          error: str) -> None:
+def _publish_config_error(client: Client, pr: PullRequest, check: _Check, error: str, outcome: Outcome) -> None:
     text = (f"{review.SUMMARY_MARKER}\n### kubeguard could not read its configuration\n\n"
             f"`{error}`\n\nThe configuration is read from the base branch; fix it there. No manifest was reviewed.")
     client.upsert_issue_comment(pr.number, review.SUMMARY_MARKER, text)
-    _finish_check(client, pr, check_id, use_status, CheckOutput(
-        Conclusion.FAILURE, "kubeguard: configuration error", text.split("\n", 1)[1]))
+    _finish_check(client, pr, check, CheckOutput(
+        Conclusion.FAILURE, "kubeguard: configuration error", text.split("\n", 1)[1]), outcome)
 
 
 def _post_review(client: Client, pr: PullRequest, plan: ReviewPlan, outcome: Outcome,

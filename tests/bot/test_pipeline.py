@@ -43,6 +43,16 @@ def pr(fake_github: FakeGitHub) -> FakeGitHub:
     return fake_github
 
 
+def annotations_of(run: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return sorted((a["path"], a["start_line"], a["end_line"], a["annotation_level"], a["message"])
+                  for a in run["annotations"])
+
+
+def sorted_annotations(outcome: Outcome) -> list[tuple[Any, ...]]:
+    assert outcome.plan is not None
+    return sorted((a.path, a.start_line, a.end_line, a.level.value, a.message) for a in outcome.plan.check.annotations)
+
+
 def apply_suggestion(text: str, body: str, start: int, end: int) -> str:
     block = body.split("```suggestion\n", 1)[1].split("\n```", 1)[0]
     lines = text.split("\n")
@@ -87,6 +97,9 @@ def test_a_second_run_on_the_same_head_posts_nothing_new(pr: FakeGitHub) -> None
     assert len(pr.review_comments("acme", "deploy", 7)) == first
     assert len(pr.reviews("acme", "deploy", 7)) == 1
     assert len([c for c in pr.issue_comments("acme", "deploy", 7) if review.SUMMARY_MARKER in c["body"]]) == 1
+    (run,) = pr.check_runs("acme", "deploy")  # the same run, completed again; its annotations sent once
+    assert run["status"] == "completed" and run["id"] == again.check_run_id
+    assert annotations_of(run) == sorted_annotations(again)
 
 
 def test_a_fixing_push_deletes_or_answers_old_comments_and_dismisses_the_blocking_review(pr: FakeGitHub) -> None:
@@ -362,6 +375,142 @@ def test_a_clean_partial_review_is_neutral_not_success(fake_github: FakeGitHub) 
     assert outcome.unlisted_files == 1 and outcome.findings == 0
     (run,) = fake_github.check_runs("acme", "deploy")
     assert run["conclusion"] == "neutral"
+
+
+# ---- the check run: one per head and pull request, whatever happened to earlier attempts ------------------
+
+APP_TOKEN = "ghs_" + "2" * 36  # the kubeguard GitHub App's installation token (app 4242) next to the Action's
+
+
+class Killed(BaseException):
+    """The job's process dies here (the OOM killer, a lost node): nothing after this line runs."""
+
+
+def runs_on(fake: FakeGitHub, sha: str) -> list[dict[str, Any]]:
+    return sorted((r for r in fake.check_runs("acme", "deploy") if r["head_sha"] == sha), key=lambda r: r["id"])
+
+
+def test_a_job_killed_mid_review_is_rerun_into_its_check_run_which_ends_completed(
+        pr: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import pipeline
+
+    def killed(*_: object, **__: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(pipeline.rules, "scan", killed)
+    with pytest.raises(Killed):
+        review_pull_request(client(pr), 7)
+    (stuck,) = pr.check_runs("acme", "deploy")
+    assert stuck["status"] == "in_progress"
+    monkeypatch.undo()
+    outcome = review_pull_request(client(pr), 7)  # the queue's second attempt
+    (run,) = pr.check_runs("acme", "deploy")
+    assert run["id"] == stuck["id"] == outcome.check_run_id
+    assert run["status"] == "completed" and run["conclusion"] == "failure"
+    assert annotations_of(run) == sorted_annotations(outcome)
+    listing = next(r for r in pr.requests if r.method == "GET" and r.path.endswith("/check-runs"))
+    assert listing.query["check_name"] == "kubeguard" and listing.query["filter"] == "all"
+
+
+def test_a_job_killed_between_annotation_batches_is_completed_without_repeating_one(
+        fake_github: FakeGitHub) -> None:
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_token(TOKEN)
+    head = {".kubeguard.yaml": DENY_CONFIG, **{f"apps/{i}.yaml": UNHEALTHY for i in range(5)}}
+    fake_github.add_pull("acme", "deploy", 18, base_files={".kubeguard.yaml": DENY_CONFIG}, head_files=head)
+    fake_github.inject("PATCH", r"/check-runs/\d+$", 500, skip=1)  # the second batch of 50: the job dies there
+    with pytest.raises(Exception, match="500"):
+        review_pull_request(client(fake_github), 18)
+    (partial,) = fake_github.check_runs("acme", "deploy")
+    assert partial["status"] == "in_progress" and partial["output"]["annotations_count"] == 50
+    outcome = review_pull_request(client(fake_github), 18)
+    (run,) = fake_github.check_runs("acme", "deploy")
+    assert outcome.plan is not None and len(outcome.plan.check.annotations) > 50
+    assert run["id"] == partial["id"] and run["status"] == "completed" and run["conclusion"] == "failure"
+    assert annotations_of(run) == sorted_annotations(outcome)  # GitHub appends: none sent twice
+
+
+def test_annotations_no_longer_true_move_the_verdict_to_a_fresh_run_and_the_old_one_is_superseded(
+        pr: FakeGitHub) -> None:
+    first = review_pull_request(client(pr), 7)
+    again = review_pull_request(client(pr), 7, Options(max_file_bytes=64))  # app.yaml is no longer reviewed
+    assert again.plan is not None
+    old, new = runs_on(pr, client(pr).pull_request(7).head_sha)
+    assert (old["id"], new["id"]) == (first.check_run_id, again.check_run_id)
+    assert old["conclusion"] == "neutral" and old["output"]["title"] == "kubeguard: superseded"
+    assert f"check run {new['id']}" in old["output"]["summary"]
+    assert new["status"] == "completed" and new["conclusion"] == again.plan.check.conclusion.value
+    assert annotations_of(new) == sorted_annotations(again)
+
+
+def test_of_several_earlier_attempts_the_newest_run_is_completed_and_the_others_superseded(pr: FakeGitHub) -> None:
+    from bot.pipeline import check_external_id
+
+    c = client(pr)
+    pull = c.pull_request(7)
+    ours = check_external_id(pull)
+    first, second = (c.create_check_run("kubeguard", pull.head_sha, external_id=ours) for _ in range(2))
+    other_pull = c.create_check_run("kubeguard", pull.head_sha, external_id="kubeguard:pull/8")  # same head
+    outcome = review_pull_request(client(pr), 7)
+    runs = {r["id"]: r for r in runs_on(pr, pull.head_sha)}
+    assert outcome.check_run_id == second and len(runs) == 3
+    assert runs[first]["status"] == "completed" and runs[first]["conclusion"] == "neutral"
+    assert runs[second]["status"] == "completed" and runs[second]["conclusion"] == "failure"
+    assert runs[other_pull]["status"] == "in_progress"  # another pull request's review is not this one's
+
+
+def test_a_run_of_another_app_is_left_alone_and_the_token_makes_its_own(pr: FakeGitHub) -> None:
+    from bot.pipeline import check_external_id
+
+    pr.add_token(APP_TOKEN, app_id=4242)
+    pull = client(pr).pull_request(7)
+    apps = client(pr, APP_TOKEN).create_check_run("kubeguard", pull.head_sha, external_id=check_external_id(pull))
+    outcome = review_pull_request(client(pr), 7)  # an Action's token lists every app's runs
+    runs = {r["id"]: r for r in runs_on(pr, pull.head_sha)}
+    assert set(runs) == {apps, outcome.check_run_id}
+    assert runs[apps]["status"] == "in_progress" and runs[apps]["app"]["id"] == 4242
+    assert runs[outcome.check_run_id]["conclusion"] == "failure"
+    (refused,) = [r for r in pr.requests if r.method == "PATCH" and r.status == 403]
+    assert refused.path.endswith(f"/check-runs/{apps}")
+
+
+def test_a_token_that_may_not_write_check_runs_reports_by_commit_status(pr: FakeGitHub) -> None:
+    from bot.pipeline import check_external_id
+
+    pr.add_token(APP_TOKEN, app_id=4242)
+    pr.add_token("pat", login="alice")  # a user's token: GitHub refuses it check runs (403)
+    pull = client(pr).pull_request(7)
+    apps = client(pr, APP_TOKEN).create_check_run("kubeguard", pull.head_sha, external_id=check_external_id(pull))
+    outcome = review_pull_request(client(pr, "pat"), 7, Options(bot_login="alice"))
+    assert outcome.used_status and outcome.check_run_id is None and outcome.review_id is not None
+    assert [(s["state"], s["context"]) for s in pr.statuses("acme", "deploy", pull.head_sha)] == [
+        ("pending", "kubeguard"), ("failure", "kubeguard")]
+    (run,) = pr.check_runs("acme", "deploy")
+    assert run["id"] == apps and run["status"] == "in_progress" and run["output"]["annotations_count"] == 0
+
+
+def test_an_apps_own_runs_from_before_external_ids_are_taken_over_and_other_apps_not_even_listed(
+        fake_github: FakeGitHub, rsa_key: tuple[str, str]) -> None:
+    from bot.github_client import AppCredentials, installation_client
+
+    private, public = rsa_key
+    fake_github.register_app(99, public, installations={5: ["acme/deploy"]}, slug="kubeguard")
+    fake_github.add_repo("acme", "deploy")
+    fake_github.add_pull("acme", "deploy", 7, base_files={".kubeguard.yaml": DENY_CONFIG, "app.yaml": HEALTHY},
+                         head_files={".kubeguard.yaml": DENY_CONFIG, "app.yaml": UNHEALTHY})
+    app = installation_client("acme/deploy", AppCredentials(99, private), 5, base_url=fake_github.url,
+                              write_interval=0, retry=retry_policy(total=3, backoff=0.01, secondary_wait=0.1))
+    head = app.pull_request(7).head_sha
+    legacy = app.create_check_run("kubeguard", head)  # stuck in progress, from a version without external ids
+    fake_github.add_token(APP_TOKEN, app_id=4242)
+    foreign = client(fake_github, APP_TOKEN).create_check_run("kubeguard", head)
+    outcome = review_pull_request(app, 7)
+    assert outcome.check_run_id == legacy
+    listing = next(r for r in fake_github.requests if r.method == "GET" and r.path.endswith("/check-runs"))
+    assert listing.query["app_id"] == "99"
+    runs = {r["id"]: r for r in runs_on(fake_github, head)}
+    assert runs[legacy]["status"] == "completed" and runs[legacy]["external_id"] == "kubeguard:pull/7"
+    assert runs[foreign]["status"] == "in_progress"
 
 
 # ---- reading files concurrently ---------------------------------------------------------------------------
