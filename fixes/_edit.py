@@ -362,10 +362,10 @@ class Document:
 
         Keys that another fix may remove are never anchors, so an insertion lands in the same place
         whether that removal happens before or after it. Such keys that follow the place directly, one
-        after the other (each with its own comment above it, but no blank line or other comment between:
-        inserted there, or removed without trace), are a run: the new key goes after the last of them
-        that sorts before it, so two insertions land in the same order either way, and removing a key of
-        the run that sorts after it (`volumeMounts` before `ports`, for `resources`) does not move it.
+        after the other (no comment or blank line between: inserted there, or removed without trace),
+        are a run: the new key goes after the last of them that sorts before it, so two insertions land
+        in the same order either way, and removing a key of the run that sorts after it (`volumeMounts`
+        before `ports`, for `resources`) does not move it.
         The run's keys are never reordered, so when one that sorts after the new key survives ahead of
         one that sorts before it and goes later, the orders can still disagree (`volumeMounts` kept,
         `ports` removed): no placement settles both, and this one keeps sorted keys sorted.
@@ -386,7 +386,7 @@ class Document:
         cursor = at
         for knode, vnode in entries[index + 1:]:
             if not (isinstance(knode, ScalarNode) and knode.value in self.volatile
-                    and self._above_comments(self.line_start(knode.start_mark.index), column) == cursor):
+                    and self.line_start(knode.start_mark.index) == cursor):
                 break
             cursor = self._past_entry(self.entry_end(mapping, (knode, vnode)), column)
             if str(knode.value) < key:
@@ -517,7 +517,8 @@ class Document:
         return lines
 
     def remove_entry(self, path: Path, together: Iterable[Path] = ()) -> Edit:
-        """Delete ``key: value`` with its lines (from a flow mapping: the entry and one separator).
+        """Delete ``key: value`` with its lines (from a flow mapping: the entry and one separator): the comment
+        right above it at its column and the comments deeper than it after it go too (they are its own).
 
         ``together``: the other paths the same fix removes (the entries after this one among them do not
         count as left after it: see ``_gap_above``).
@@ -532,24 +533,35 @@ class Document:
         self.check_anchors(edit.start, edit.end)
         return edit
 
-    def _gap_above(self, start: int, column: int) -> int:
-        """The start of the blank lines right above the line at ``start``, which a removed entry (or item) at
-        ``column`` with nothing left after it in its collection takes along.
+    def _gap_above(self, start: int, end: int) -> int:
+        """The start of the blank lines right above the line at ``start``, which a removed entry (or item) whose
+        lines end at ``end``, with no entry left after it in its collection, takes along.
 
-        A blank line separates two entries of a collection (or a key from its first entry); with the entry
-        below it gone and nothing after it, it separates nothing the author wrote. Taking it is also what makes
-        fixes compose: keys are inserted above such an entry (a removable key is never an anchor), so without
-        it the blank line would end up on one side of an inserted key or the other depending on the order of
-        the fixes. Blank lines under a comment deeper than ``column`` stay: they belong to that comment and the
-        entry above it (see ``_past_deeper_comments``), and insertions after that entry go below them.
+        A blank line between two lines of content separates two entries of a collection (or a key from its
+        first entry); with the entry below it gone and nothing after it, it separates nothing the author wrote.
+        Taking it is also what makes fixes compose: keys are inserted above such an entry (a removable key is
+        never an anchor), so without it the blank line would end up on one side of an inserted key or the
+        other depending on the order of the fixes. Next to a comment the blank lines stay: under one (taken, they
+        would join it to the next key, whose own comment it would become, or move it from a deeper entry's lines
+        to the next's), or when one follows the entry before the next line of content (an entry above it,
+        removed later, would then take its blank lines too, and not when removed first).
         """
+        cursor = end
+        while cursor < len(self.text):
+            following = self.line_end(cursor)
+            line = self.text[cursor:following].strip()
+            if line.startswith("#"):
+                return start
+            if line:
+                break
+            cursor = following
         cursor = start
         while cursor > 0:
             above = self.line_start(cursor - 1)
-            line = self.text[above:cursor].rstrip("\r\n")
-            if line.strip():
-                if line.lstrip().startswith("#") and len(line) - len(line.lstrip()) > column:
-                    return start
+            line = self.text[above:cursor].strip()
+            if line.startswith("#"):
+                return start
+            if line:
                 break
             cursor = above
         return cursor
@@ -577,10 +589,11 @@ class Document:
         if parent.flow_style:
             return self._remove_flow(parent, spans, index)
         start = self.line_start(knode.start_mark.index)
-        end = self.line_end(spans[index][1] - 1)
         column = knode.start_mark.column
+        end = self._past_entry(spans[index][1], column)  # with the deeper comments that belong to it
         if len(parent.value) == 1:
-            return self._emptied(path[:-1], self._gap_above(self._above_comments(start, column), column), end, "{}")
+            return self._emptied(path[:-1], self._gap_above(self._above_comments(start, column), end),
+                                 end, "{}")
         lead = self.text[start:knode.start_mark.index]
         if lead.strip():
             if index != 0 or lead.strip(" -"):
@@ -592,7 +605,7 @@ class Document:
             return Edit(knode.start_mark.index, end, "")
         first = self._above_comments(start, column)  # with the comment above it
         if all((*path[:-1], k.value) in together for k, _ in parent.value[index + 1:] if isinstance(k, ScalarNode)):
-            first = self._gap_above(first, column)  # nothing left after it
+            first = self._gap_above(first, end)  # no entry left after it
         return Edit(first, end, "")
 
     def _remove_item(self, path: Path, together: frozenset[Path]) -> Edit:
@@ -609,13 +622,13 @@ class Document:
         start = self.line_start(first)
         if self.text[start:first].strip() != "-":
             raise Unfixable("the item does not start its own line")
-        end = self.line_end(spans[index][1] - 1)
         column = self.text.index("-", start) - start
+        end = self._past_entry(spans[index][1], column)  # with the deeper comments that belong to it
         if len(seq.value) == 1:
-            return self._emptied(path[:-1], self._gap_above(start, column), end, "[]")
+            return self._emptied(path[:-1], self._gap_above(start, end), end, "[]")
         first = self._above_comments(start, column)  # with the comment above it
         if all((*path[:-1], later) in together for later in range(index + 1, len(seq.value))):
-            first = self._gap_above(first, column)  # nothing left after it
+            first = self._gap_above(first, end)  # no item left after it
         return Edit(first, end, "")
 
     def _remove_flow(self, coll: Node, spans: list[tuple[int, int]], index: int) -> Edit:
@@ -634,9 +647,9 @@ class Document:
 
         One edit from the holding key's colon to the end of the removed lines; the key's own line
         (a comment, trailing spaces) is kept, and so are the comment lines between it and the removed entry;
-        the entry's own comment above it goes with it, and so do the blank lines right above them, as when the
-        last entry of a collection is removed (``_gap_above``): ``key: {}`` filled later, or keys inserted
-        before the entry was removed, give the same text.
+        the entry's own comments go with it, and so do the blank lines right above them when no comment is next
+        to them, as when the last entry of a collection is removed (``_gap_above``): ``key: {}`` filled later,
+        or keys inserted before the entry was removed, give the same text.
         """
         holder = self.node(path[:-1]) if path else None
         found = self.entry(holder, str(path[-1])) if isinstance(holder, MappingNode) else None

@@ -679,6 +679,32 @@ VOLUME_MOUNTS_BEFORE_PORTS = (
     "          mountPath: /mnt/data\n      ports:\n        - containerPort: 443\n"
     "  volumes:\n    - name: data\n      hostPath:\n        path: /tmp\n"
 )
+# Two keys removed by two fixes (`hostPID`, `hostNetwork`) with a comment and a blank line between them: the first,
+# last once the second is gone, took the blank line above it in one order only (regression, _edit.py: a blank
+# line next to a comment stays, see `_gap_above`).
+_POD_HEAD = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n"
+_APP = "  containers:\n    - name: app\n      image: healthyClusterRegistry.azurecr.io/app:1\n"
+COMMENT_BETWEEN_REMOVED_SIBLINGS = f"{_POD_HEAD}{_APP}\n  hostPID: true\n  # a comment\n\n  hostNetwork: true\n"
+# A comment deeper than the container's keys after `ports`, which the host-port fix removes whole: left behind, it
+# joined `securityContext` above, and the keys inserted at the end of it went below it in one order only
+# (found by the generator's deeper comments; _edit.py: a removed entry takes its deeper comments along).
+DEEPER_COMMENT_AFTER_REMOVED_PORTS = (
+    f"{_POD_HEAD}{_APP}      securityContext:\n        readOnlyRootFilesystem: true\n      ports:\n"
+    "        - hostPort: 80\n          # a comment\n      resources: {}\n"
+)
+# The same after `capabilities`, removed whole: `allowPrivilegeEscalation` went first under `securityContext` or
+# below the left-over comment.
+DEEPER_COMMENT_AFTER_REMOVED_CAPABILITIES = (
+    f"{_POD_HEAD}{_APP}      securityContext:\n        capabilities:\n          add: [NET_ADMIN]\n"
+    "          # a comment\n\n        runAsUser: 0\n"
+)
+# Two hostPath volumes removed, the last below a comment and a blank line: taking that blank line joined the
+# comment to `hostPID`, which then took it along as its own (regression, _edit.py: see `_gap_above`).
+COMMENT_ABOVE_THE_GAP_OF_A_LAST_ITEM = (
+    f"{_POD_HEAD}  volumes:\n    - name: data\n      emptyDir: {{}}\n    - name: logs\n      hostPath:\n"
+    "        path: /tmp\n  # a comment\n\n    - name: sock\n      hostPath:\n        path: /tmp\n  hostPID: true\n"
+    f"{_APP}"
+)
 FLOW_CRLF = ("apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n    name: p  # trailing\r\nspec:\r\n"
              "    containers:\r\n    - name: app\r\n      image: 'bitnami/kafka'\r\n"
              "      securityContext: {privileged: true, runAsUser: 0}")
@@ -726,7 +752,14 @@ def moved_after(rule_id: str, after: str) -> list[str]:
 
 
 LIMITS_AFTER_HOST_PORTS = moved_after("container-resource-limits", "host-network-ports")
-LIMITS_FIRST = ["container-resource-limits", *sorted(set(rules.rule_ids()) - {"container-resource-limits"})]
+
+
+def first(rule_id: str) -> list[str]:
+    """The sorted rule ids, ``rule_id`` first."""
+    return [rule_id, *sorted(set(rules.rule_ids()) - {rule_id})]
+
+
+LIMITS_FIRST = first("container-resource-limits")
 LAST_CAPABILITIES = ["read-only-root-filesystem", *sorted(set(rules.rule_ids()) - {"read-only-root-filesystem"})]
 
 
@@ -755,6 +788,10 @@ def by_rules(text: str, cfg: rules.Config, order: list[str]) -> str:
 @example(text=DEEPER_COMMENT_IN_EMPTIED, order=LAST_CAPABILITIES)
 @example(text=BLANK_BEFORE_EMPTIED_ONLY_KEY, order=LAST_CAPABILITIES)
 @example(text=VOLUME_MOUNTS_BEFORE_PORTS, order=LIMITS_FIRST)
+@example(text=COMMENT_BETWEEN_REMOVED_SIBLINGS, order=first("host-network-ports"))
+@example(text=DEEPER_COMMENT_AFTER_REMOVED_PORTS, order=first("host-network-ports"))
+@example(text=DEEPER_COMMENT_AFTER_REMOVED_CAPABILITIES, order=first("container-allowed-capabilities"))
+@example(text=COMMENT_ABOVE_THE_GAP_OF_A_LAST_ITEM, order=first("block-host-namespace"))
 def test_fixes_compose_in_any_order(text: str, order: list[str], profile: str, which: str) -> None:
     """All findings at once == one rule at a time, in any order; document by document == the whole file."""
     cfg = config(profile, which)
