@@ -401,19 +401,23 @@ class Document:
         return self._past_deeper_comments(self.line_end(end - 1), column)
 
     def _past_deeper_comments(self, at: int, column: int) -> int:
-        """From the line start ``at``: past the blank lines and comments deeper than ``column`` there, if there
-        is such a comment among them (else ``at``: blank lines alone stay below an insertion)."""
-        cursor = at
-        deeper = False
+        """From the line start ``at``: past the comments deeper than ``column`` there, the blank lines among them
+        and one blank line under the last, if there is such a comment (else ``at``: blank lines alone stay
+        below an insertion, and so do the further ones under the comments, which removals of the entries
+        between them may have left: one order of the fixes would have inserted above those entries)."""
+        cursor = past = at
+        under = False  # the blank line under the last deeper comment is taken
         while cursor < len(self.text):
             following = self.line_end(cursor)
             line = self.text[cursor:following].rstrip("\r\n")
             if line.strip():
                 if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= column:
                     break
-                deeper = True
+                past, under = following, False
+            elif past > at and not under:
+                past, under = following, True
             cursor = following
-        return cursor if deeper else at
+        return past
 
     def entry_end(self, mapping: MappingNode, entry: tuple[Node, Node]) -> int:
         """Offset just past the text of a mapping entry's value (its alias token, for an alias)."""
@@ -470,8 +474,12 @@ class Document:
                 gap_start -= 1
             edits.append(Edit(gap_start, end, ""))
         step = self.step_near(path[:-1])
-        at = self.line_end(max(end, key_node.end_mark.index) - 1)
-        edits.append(self.insert_lines(at, self._block(value, key_node.start_mark.column + step, step)))
+        indent = key_node.start_mark.column + step
+        # below the comments deeper than the new keys right under the key's line, where a first key inserted
+        # into a mapping goes (``_below_content``): filling ``key: {}`` left by a removal or adding to the
+        # mapping before that removal gives the same text
+        at = self._past_deeper_comments(self.line_end(max(end, key_node.end_mark.index) - 1), indent)
+        edits.append(self.insert_lines(at, self._block(value, indent, step)))
         return edits
 
     def _add_flow(self, mapping: MappingNode, entries: dict[str, Any]) -> list[Edit]:
@@ -541,10 +549,12 @@ class Document:
         first entry); with the entry below it gone and nothing after it, it separates nothing the author wrote.
         Taking it is also what makes fixes compose: keys are inserted above such an entry (a removable key is
         never an anchor), so without it the blank line would end up on one side of an inserted key or the
-        other depending on the order of the fixes. Next to a comment the blank lines stay: under one (taken, they
-        would join it to the next key, whose own comment it would become, or move it from a deeper entry's lines
-        to the next's), or when one follows the entry before the next line of content (an entry above it,
-        removed later, would then take its blank lines too, and not when removed first).
+        other depending on the order of the fixes. Next to a comment they stay: under one, a blank line stays
+        (taken, it would join the comment to the next key, whose own comment it would become, or move it from a
+        deeper entry's lines to the next's; the others are what removals of the entries between left, and go,
+        so that removing those entries first or last leaves the same), and all do when a comment follows the
+        entry before the next line of content (an entry above it, removed later, would take its blank lines
+        too, and not when removed first).
         """
         cursor = end
         while cursor < len(self.text):
@@ -559,8 +569,8 @@ class Document:
         while cursor > 0:
             above = self.line_start(cursor - 1)
             line = self.text[above:cursor].strip()
-            if line.startswith("#"):
-                return start
+            if line.startswith("#"):  # one blank line stays under it
+                return start if cursor == start else self.line_end(cursor)
             if line:
                 break
             cursor = above

@@ -72,6 +72,12 @@ def test_a_deeper_comment_and_the_blank_lines_under_it_stay_with_the_entry_above
     assert set_values("m:\n    # deeper\n\n  # about c\n  c: 1\n", (("m", "b"), 0)) == \
         "m:\n    # deeper\n\n  b: 0\n  # about c\n  c: 1\n"
     assert set_values("m:\n  a: 1\n\n  c: 1\n", (("m", "b"), 0)) == "m:\n  a: 1\n  b: 0\n\n  c: 1\n"  # no comment
+    # one blank line under the comment is its own; a further one stays below the new key
+    assert set_values("m:\n    # deeper\n\n\n  c: 1\n", (("m", "b"), 0)) == "m:\n    # deeper\n\n  b: 0\n\n  c: 1\n"
+    # `key: {}` is filled where a first key would go: below a comment deeper than the new keys
+    assert set_values("m: {}\n    # deeper\n\nz: 1\n", (("m", "a"), 1)) == "m:\n    # deeper\n\n  a: 1\nz: 1\n"
+    assert set_values("m: {}\n  # at the new keys' column\nz: 1\n", (("m", "a"), 1)) == \
+        "m:\n  a: 1\n  # at the new keys' column\nz: 1\n"
 
 
 def test_a_removable_key_never_anchors_an_insertion() -> None:
@@ -131,6 +137,7 @@ def test_removals(text: str, path: tuple[Any, ...], expected: str) -> None:
     ("m:\n\n  b: 2\nz: 1\n", ("m", "b"), "m: {}\nz: 1\n"),  # emptied: the blank under the key goes
     ("m:  # keep\n  # c\n\n  b: 2\nz: 1\n", ("m", "b"), "m: {}  # keep\n  # c\n\nz: 1\n"),  # under a comment
     ("m:\n  a: 1\n\n  b: 2\n  # after\nz: 1\n", ("m", "b"), "m:\n  a: 1\n\n  # after\nz: 1\n"),  # a comment after
+    ("m:\n  a: 1\n  # c\n\n\n  b: 2\nz: 1\n", ("m", "b"), "m:\n  a: 1\n  # c\n\nz: 1\n"),  # one stays under it
     ("l:\n- a\n\n- b\nz: 1\n", ("l", 1), "l:\n- a\nz: 1\n"),
     ("l:\n- a\n\n- b\n- c\n", ("l", 1), "l:\n- a\n\n- c\n"),
     ("l:\r\n\r\n- a\r\nz: 1\r\n", ("l", 0), "l: []\r\nz: 1\r\n"),
