@@ -541,9 +541,9 @@ class Document:
         self.check_anchors(edit.start, edit.end)
         return edit
 
-    def _gap_above(self, start: int, end: int) -> int:
-        """The start of the blank lines right above the line at ``start``, which a removed entry (or item) whose
-        lines end at ``end``, with no entry left after it in its collection, takes along.
+    def _gap_above(self, start: int, end: int, column: int) -> int:
+        """The start of the blank lines right above the line at ``start``, which a removed entry (or item) at
+        ``column`` whose lines end at ``end``, with no entry left after it in its collection, takes along.
 
         A blank line between two lines of content separates two entries of a collection (or a key from its
         first entry); with the entry below it gone and nothing after it, it separates nothing the author wrote.
@@ -552,17 +552,18 @@ class Document:
         other depending on the order of the fixes. Next to a comment they stay: under one, a blank line stays
         (taken, it would join the comment to the next key, whose own comment it would become, or move it from a
         deeper entry's lines to the next's; the others are what removals of the entries between left, and go,
-        so that removing those entries first or last leaves the same), and all do when a comment follows the
-        entry before the next line of content (an entry above it, removed later, would take its blank lines
-        too, and not when removed first).
+        so that removing those entries first or last leaves the same), and all do when a comment at least as
+        deep as the entry follows it before the next line of content (one between two entries: the entry above,
+        removed later, would take its blank lines too, and not when removed first). A shallower comment there
+        is the next key's, seen or not depending on whether a removable key between them is still there.
         """
         cursor = end
         while cursor < len(self.text):
             following = self.line_end(cursor)
-            line = self.text[cursor:following].strip()
-            if line.startswith("#"):
+            line = self.text[cursor:following].rstrip("\r\n")
+            if line.lstrip().startswith("#") and len(line) - len(line.lstrip()) >= column:
                 return start
-            if line:
+            if line.strip():
                 break
             cursor = following
         cursor = start
@@ -602,7 +603,7 @@ class Document:
         column = knode.start_mark.column
         end = self._past_entry(spans[index][1], column)  # with the deeper comments that belong to it
         if len(parent.value) == 1:
-            return self._emptied(path[:-1], self._gap_above(self._above_comments(start, column), end),
+            return self._emptied(path[:-1], self._gap_above(self._above_comments(start, column), end, column),
                                  end, "{}")
         lead = self.text[start:knode.start_mark.index]
         if lead.strip():
@@ -615,7 +616,7 @@ class Document:
             return Edit(knode.start_mark.index, end, "")
         first = self._above_comments(start, column)  # with the comment above it
         if all((*path[:-1], k.value) in together for k, _ in parent.value[index + 1:] if isinstance(k, ScalarNode)):
-            first = self._gap_above(first, end)  # no entry left after it
+            first = self._gap_above(first, end, column)  # no entry left after it
         return Edit(first, end, "")
 
     def _remove_item(self, path: Path, together: frozenset[Path]) -> Edit:
@@ -635,10 +636,10 @@ class Document:
         column = self.text.index("-", start) - start
         end = self._past_entry(spans[index][1], column)  # with the deeper comments that belong to it
         if len(seq.value) == 1:
-            return self._emptied(path[:-1], self._gap_above(start, end), end, "[]")
+            return self._emptied(path[:-1], self._gap_above(start, end, column), end, "[]")
         first = self._above_comments(start, column)  # with the comment above it
         if all((*path[:-1], later) in together for later in range(index + 1, len(seq.value))):
-            first = self._gap_above(first, end)  # no item left after it
+            first = self._gap_above(first, end, column)  # no item left after it
         return Edit(first, end, "")
 
     def _remove_flow(self, coll: Node, spans: list[tuple[int, int]], index: int) -> Edit:

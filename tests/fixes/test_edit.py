@@ -138,6 +138,7 @@ def test_removals(text: str, path: tuple[Any, ...], expected: str) -> None:
     ("m:  # keep\n  # c\n\n  b: 2\nz: 1\n", ("m", "b"), "m: {}  # keep\n  # c\n\nz: 1\n"),  # under a comment
     ("m:\n  a: 1\n\n  b: 2\n  # after\nz: 1\n", ("m", "b"), "m:\n  a: 1\n\n  # after\nz: 1\n"),  # a comment after
     ("m:\n  a: 1\n  # c\n\n\n  b: 2\nz: 1\n", ("m", "b"), "m:\n  a: 1\n  # c\n\nz: 1\n"),  # one stays under it
+    ("m:\n  a: 1\n\n  b: 2\n# about z\nz: 1\n", ("m", "b"), "m:\n  a: 1\n# about z\nz: 1\n"),  # a shallower one
     ("l:\n- a\n\n- b\nz: 1\n", ("l", 1), "l:\n- a\nz: 1\n"),
     ("l:\n- a\n\n- b\n- c\n", ("l", 1), "l:\n- a\n\n- c\n"),
     ("l:\r\n\r\n- a\r\nz: 1\r\n", ("l", 0), "l: []\r\nz: 1\r\n"),
