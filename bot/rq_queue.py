@@ -140,6 +140,25 @@ def _connect(url: str) -> Any:
     return redis.Redis.from_url(url)
 
 
+def forget_expired_executions(job_ids: list[str], connection: Any) -> None:
+    """Drop the entries of a job's execution index whose execution record has already expired.
+
+    RQ 3.0 scores an execution in the job's index 60 s past its record's TTL. A work horse killed
+    with short heartbeats leaves an index entry for up to a minute after its record is gone, and
+    cleaning up or deleting the job then fails with "Execution ... not found in Redis" (each round,
+    until the entry ages out): the abandoned job would wait that minute to be retried, and
+    ``kubeguard jobs retry`` of a job that died that way would raise.
+    """
+    from rq.executions import Execution, ExecutionRegistry
+
+    for job_id in job_ids:
+        index = ExecutionRegistry(job_id, connection)
+        for raw in connection.zrange(index.key, 0, -1):
+            execution_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if not connection.exists(Execution(execution_id, job_id, connection).key):
+                connection.zrem(index.key, raw)
+
+
 class RedisQueue:
     """The webhook's queue on Redis (see the module's docstring). ``url``: ``redis://host:port/db``.
 
@@ -394,6 +413,7 @@ class RedisQueue:
             return False
         rq_id = self.redis.hget(self._record_key(delivery_id), "rq_id")
         if rq_id:
+            forget_expired_executions([rq_id.decode()], self.redis)
             self.rq.failed_job_registry.remove(rq_id.decode(), delete_job=True)
         self._submit(record.job, attempts_before=0)
         return True

@@ -238,28 +238,10 @@ def requeue_abandoned(queue_name: str, connection: Any) -> None:
     if not queue.acquire_maintenance_lock():
         return
     try:
-        _forget_expired_executions(registry.get_expired_job_ids(), connection)
+        rq_queue.forget_expired_executions(registry.get_expired_job_ids(), connection)
         registry.cleanup(exception_handlers=[record_abandoned])
     finally:
         queue.release_maintenance_lock()
-
-
-def _forget_expired_executions(job_ids: list[str], connection: Any) -> None:
-    """Drop the entries of a job's execution index whose execution record has already expired.
-
-    RQ 3.0 scores an execution in the job's index 60 s past its record's TTL. A work horse killed
-    with short heartbeats leaves an index entry for up to a minute after its record is gone, and
-    cleaning up the job then fails with "Execution ... not found in Redis" (each round, until
-    the entry ages out): the abandoned job would wait that minute to be retried.
-    """
-    from rq.executions import Execution, ExecutionRegistry
-
-    for job_id in job_ids:
-        index = ExecutionRegistry(job_id, connection)
-        for raw in connection.zrange(index.key, 0, -1):
-            execution_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if not connection.exists(Execution(execution_id, job_id, connection).key):
-                connection.zrem(index.key, raw)
 
 
 def free_stale_scheduler_lock(queue_name: str, connection: Any, stale_after: float) -> bool:

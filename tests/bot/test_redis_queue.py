@@ -251,6 +251,28 @@ def test_a_failing_job_is_retried_then_lands_in_the_failed_registry(url: str) ->
     assert queue.counts()["queued"] == 1 and registry.count == 0
 
 
+def test_retry_of_a_dead_job_whose_execution_record_expired_before_its_index_entry(url: str) -> None:
+    """RQ 3.0 keeps an execution in the job's index 60 s past its record's TTL: a horse killed with short
+    heartbeats leaves such an entry, and deleting the job then raised "Execution ... not found in Redis"."""
+    from rq.executions import ExecutionRegistry
+
+    queue = RedisQueue(url, max_attempts=1)
+    assert queue.enqueue(job("gone"))
+
+    def failing(j: Job) -> None:
+        raise RuntimeError("boom")
+
+    run_worker(url, burst=True, simple=True, handler=failing)
+    record = queue.get("gone")
+    assert record is not None and record.state == "dead"
+    [rq_id] = queue.rq.failed_job_registry.get_job_ids()
+    index = ExecutionRegistry(rq_id, queue.redis)
+    queue.redis.zadd(index.key, {"expired-execution": time.time() + 60})  # its record is already gone
+    assert queue.retry("gone") is True
+    assert queue.counts()["queued"] == 1 and queue.rq.failed_job_registry.count == 0
+    assert not queue.redis.exists(index.key) or b"expired-execution" not in queue.redis.zrange(index.key, 0, -1)
+
+
 def test_the_webhook_app_queues_a_signed_delivery_on_redis(url: str) -> None:
     queue = RedisQueue(url)
     app = create_app(secret="s3cret", queue=queue)
