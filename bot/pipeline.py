@@ -533,6 +533,19 @@ def _tidy(client: Client, pr: PullRequest, plan: ReviewPlan, posted: list[Posted
 _APP_LOGINS: dict[tuple[int, str], str] = {}
 
 
+def app_login(settings: Any) -> str:
+    """The GitHub App's bot login (``<slug>[bot]``), resolved by one ``GET /app`` and cached per process
+    (a forking worker resolves it before forking, so its work horses inherit it). Raises what the request
+    raises (GitHub unreachable, bad credentials)."""
+    from bot.github_client import AppCredentials, app_slug
+
+    key = (settings.app_id, settings.github_api_url)
+    if key not in _APP_LOGINS:
+        app = AppCredentials(settings.app_id, settings.private_key)
+        _APP_LOGINS[key] = f"{app_slug(app, settings.github_api_url)}[bot]"
+    return _APP_LOGINS[key]
+
+
 def run_job(settings: Any, job: Any) -> None:
     """Review the pull request of a queued webhook job (``bot.jobs.Job``) as the GitHub App's installation.
 
@@ -540,19 +553,17 @@ def run_job(settings: Any, job: Any) -> None:
     the queue's at-least-once delivery repeats nothing. A job whose head sha is no longer the pull request's
     head is skipped: the push that moved it queued a job of its own.
     """
-    from bot.github_client import AppCredentials, app_slug, installation_client
+    from bot.github_client import AppCredentials, installation_client
 
     if settings.app_id is None or settings.private_key is None or job.installation_id is None:
         raise RuntimeError("the service needs KUBEGUARD_APP_ID, a private key and an installation id")
     app = AppCredentials(settings.app_id, settings.private_key)
-    key = (settings.app_id, settings.github_api_url)
-    if key not in _APP_LOGINS:
-        _APP_LOGINS[key] = f"{app_slug(app, settings.github_api_url)}[bot]"
+    login = app_login(settings)
     client = installation_client(f"{job.owner}/{job.repo}", app, job.installation_id,
                                  base_url=settings.github_api_url,
                                  write_interval=settings.write_interval)
     expected = job.head_sha if job.event == "pull_request" else None
-    outcome = review_pull_request(client, job.number, Options(bot_login=_APP_LOGINS[key],
+    outcome = review_pull_request(client, job.number, Options(bot_login=login,
                                                               review_drafts=settings.review_drafts or None),
                                   expected_head=expected)
     log.info("reviewed %s#%s: %s", f"{job.owner}/{job.repo}", job.number,

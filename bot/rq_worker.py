@@ -196,23 +196,20 @@ def preload_review(settings: Any) -> bool:
     the imports (PyGithub alone is ~0.1 s), the rule and fix registries, and the app's login (one
     ``GET /app``, which ``bot.pipeline.run_job`` caches per process). False if the login is not known yet
     (GitHub unreachable: the next fork tries again). ``settings``: ``bot.serve.ServiceSettings``."""
+    import bot.github_client  # noqa: F401  (imports PyGithub: the work horses inherit it)
     import fixes
     import rules
-    from bot import github_client, pipeline  # github_client imports PyGithub
+    from bot import pipeline
 
     rules.all_rules()
     fixes.all_fixes()
-    logins = getattr(pipeline, "_APP_LOGINS", None)  # run_job's per-process cache, keyed like this
-    if settings.app_id is None or settings.private_key is None or not isinstance(logins, dict):
+    if settings.app_id is None or settings.private_key is None:
         return True
-    key = (settings.app_id, settings.github_api_url)
-    if key not in logins:
-        app = github_client.AppCredentials(settings.app_id, settings.private_key)
-        try:
-            logins[key] = f"{github_client.app_slug(app, settings.github_api_url)}[bot]"
-        except Exception as exc:  # GitHubError and transport errors alike
-            log.warning("cannot resolve the app's slug yet (%s); retried before the next job", type(exc).__name__)
-            return False
+    try:
+        pipeline.app_login(settings)
+    except Exception as exc:  # GitHubError and transport errors alike
+        log.warning("cannot resolve the app's slug yet (%s); retried before the next job", type(exc).__name__)
+        return False
     return True
 
 
