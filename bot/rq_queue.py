@@ -40,6 +40,7 @@ import contextlib
 import importlib
 import logging
 import os
+import random
 import threading
 import time
 import traceback
@@ -65,7 +66,8 @@ log = logging.getLogger("kubeguard.rq_queue")
 PREFIX = "kubeguard:"
 QUEUE_NAME = "kubeguard"
 LOCK_TTL = 15.0  # seconds a pull request's lock outlives its last renewal
-LOCK_RETRY_DELAY = 1.0  # seconds before a job that found its pull request busy tries again
+LOCK_RETRY_DELAY = 1.0  # seconds before a job that found its pull request busy first tries again
+MAX_DEFER_DELAY = 15.0  # the deferral delay doubles per deferral up to this (a lock's lifetime)
 HANDLER_ENV = "KUBEGUARD_JOB_HANDLER"  # test/ops hook: "module:function" taking a Job, instead of run_job
 URL_ENV = "KUBEGUARD_REDIS_URL"
 EXIT_ORPHANED = 70  # a work horse whose worker process died exits with this (see _LockKeeper)
@@ -93,6 +95,17 @@ def configure_worker(*, lock_ttl: float = LOCK_TTL, lock_retry_delay: float = LO
         raise ValueError("retention cannot be negative")
     _worker_options.update(lock_ttl=lock_ttl, lock_retry_delay=lock_retry_delay, retention=retention,
                            dead_retention=dead_retention)
+
+
+def defer_delay(base: float, deferrals: int) -> float:
+    """Seconds before a job that found its pull request busy ``deferrals`` times already tries again:
+    ``base`` doubled per deferral up to ``MAX_DEFER_DELAY``, with ±20% jitter so that the copies of
+    several jobs waiting for one long review do not fork their work horses in step. A fixed 1 s retry
+    forked a horse per waiting job per second for as long as the review ran (minutes for a big PR)."""
+    if base <= 0:
+        return 0.0
+    delay = min(base * 2 ** min(deferrals, 32), max(base, MAX_DEFER_DELAY))
+    return delay * random.uniform(0.8, 1.2)
 
 
 def set_horse_parent(pid: int | None) -> None:
@@ -267,9 +280,11 @@ class RedisQueue:
         fault_point("delivery-queued")
         return True
 
-    def _submit(self, job: Job, *, attempts_before: int, delay: float = 0, pipeline: Any = None) -> str:
+    def _submit(self, job: Job, *, attempts_before: int, delay: float = 0, deferrals: int = 0,
+                pipeline: Any = None) -> str:
         """One RQ job for ``job``, which has had ``attempts_before`` attempts already: it gets the retries
         left (so ``perform``'s attempt number, ``max_attempts - retries_left``, continues the count).
+        ``deferrals``: how often it found its pull request busy so far (in the RQ job's meta).
 
         The RQ job and its record are written in one transaction: ``pipeline``'s (in MULTI mode, executed by
         the caller), or one of its own."""
@@ -284,7 +299,8 @@ class RedisQueue:
         options: dict[str, Any] = {"retry": retry, "job_timeout": self.job_timeout, "result_ttl": 3600,
                                    "failure_ttl": _seconds(self.dead_retention),
                                    "description": f"review {job.key} {job.head_sha[:12]}",
-                                   "meta": {"delivery_id": job.delivery_id, "key": job.key}, "pipeline": pipe}
+                                   "meta": {"delivery_id": job.delivery_id, "key": job.key, "deferrals": deferrals},
+                                   "pipeline": pipe}
         args = (job.to_json(), self.max_attempts, list(self.retry_intervals), self.job_timeout)
         try:
             if delay > 0:
@@ -429,12 +445,15 @@ class RedisQueue:
         value = self.redis.get(self._latest_key(job))
         return None if value is None else value.decode()
 
-    def run(self, job: Job, handler: Callable[[Job], None], *, final_attempt: bool, attempt: int) -> str:
+    def run(self, job: Job, handler: Callable[[Job], None], *, final_attempt: bool, attempt: int,
+            deferrals: int = 0) -> str:
         """One attempt of ``job`` under its pull request's lock; the outcome (``deferred``, ``superseded``,
-        ``done``). A failing handler's exception propagates (RQ retries it) after the state is recorded."""
+        ``done``). A failing handler's exception propagates (RQ retries it) after the state is recorded.
+        ``deferrals``: how often this job found its pull request busy before (its next wait doubles)."""
         lock = self.lock(job)
         if not lock.acquire(blocking=False):
-            self._submit(job, attempts_before=attempt - 1, delay=self.lock_retry_delay)
+            self._submit(job, attempts_before=attempt - 1, delay=defer_delay(self.lock_retry_delay, deferrals),
+                         deferrals=deferrals + 1)
             return "deferred"
         keeper = _LockKeeper(lock, job, interval=self.lock_ttl / 3, parent=_horse_parent)
         keeper.start()
@@ -520,7 +539,9 @@ def perform(job_json: str, max_attempts: int = 5, retry_intervals: Iterable[int]
                        job_timeout=job_timeout, **_worker_options)
     retries_left = (current.retries_left if current is not None else None) or 0
     attempt = max(1, max_attempts - retries_left)
-    outcome = queue.run(job, _current_handler(), final_attempt=retries_left == 0, attempt=attempt)
+    deferrals = int((current.meta or {}).get("deferrals") or 0) if current is not None else 0
+    outcome = queue.run(job, _current_handler(), final_attempt=retries_left == 0, attempt=attempt,
+                        deferrals=deferrals)
     if outcome == "deferred" and current is not None:
         current.result_ttl = 0  # an empty shell (its copy carries on): RQ deletes it instead of keeping it an hour
     log.info("job %s of %s: %s", job.delivery_id, job.key, outcome)

@@ -387,7 +387,7 @@ def test_attempt_numbers_continue_across_retries_and_deferrals(url: str, monkeyp
     assert calls == ["flaky"] and state() == ("queued", 1, "RuntimeError: boom 1")
     assert queue.rq.finished_job_registry.count == 0  # the deferred shell is deleted, not kept an hour
     lock.release()
-    time.sleep(1.1)
+    time.sleep(1.3)  # the first deferral waits 1 s ± 20%
     burst()  # the deferred copy runs as attempt 2 (not as a fresh attempt 1)
     assert len(calls) == 2 and state() == ("queued", 2, "RuntimeError: boom 2")
     time.sleep(1.1)
@@ -401,6 +401,48 @@ def test_attempt_numbers_continue_across_retries_and_deferrals(url: str, monkeyp
     [row] = capsys.readouterr().out.splitlines()[1:]
     assert row.split()[:5] == ["flaky", "octo/repo#1", SHA_A[:12], "dead", "3"]
     assert queue.retry("flaky") and state()[:2] == ("queued", 0)  # an operator's retry starts a fresh count
+
+
+def test_the_deferral_delay_doubles_with_jitter_up_to_a_cap() -> None:
+    from bot.rq_queue import MAX_DEFER_DELAY, defer_delay
+
+    for n in range(8):
+        expected = min(2.0 ** n, MAX_DEFER_DELAY)
+        delays = [defer_delay(1.0, n) for _ in range(200)]
+        assert all(0.8 * expected <= d <= 1.2 * expected for d in delays), (n, min(delays), max(delays))
+        assert max(delays) - min(delays) > 0.05 * expected  # jittered, not in step
+    assert defer_delay(0.0, 5) == 0.0  # no delay configured: none
+    assert defer_delay(1.0, 10_000) <= 1.2 * MAX_DEFER_DELAY
+    assert defer_delay(60.0, 0) >= 48.0  # a base above the cap is not shortened
+
+
+def test_a_job_waiting_for_a_busy_pull_request_backs_off(url: str) -> None:
+    queue = RedisQueue(url, max_attempts=3)
+    assert queue.enqueue(job("waiting"))
+    lock = queue.lock(job("waiting"))
+    assert lock.acquire(blocking=False)  # a long review of this pull request holds it
+    calls: list[str] = []
+    waits: list[float] = []
+    try:
+        for deferrals in (1, 2, 3):
+            before = time.time()
+            run_worker(url, burst=True, simple=True, handler=lambda j: calls.append(j.delivery_id))
+            registry = queue.rq.scheduled_job_registry
+            [rq_id] = registry.get_job_ids()
+            copy = queue.rq.fetch_job(rq_id)
+            assert copy is not None and copy.meta["deferrals"] == deferrals
+            due = registry.get_scheduled_time(rq_id).timestamp()  # whole seconds (RQ truncates)
+            waits.append(due - before)
+            time.sleep(max(0.0, due - time.time()) + 0.3)
+            lock.reacquire()
+    finally:
+        lock.release()
+    assert calls == []
+    # 1 s, 2 s, 4 s, each ±20% and truncated to the second by RQ's scheduler
+    assert -1.0 <= waits[0] <= 1.2 and 0.6 <= waits[1] <= 2.4 and 2.2 <= waits[2] <= 4.8, waits
+    run_worker(url, burst=True, simple=True, handler=lambda j: calls.append(j.delivery_id))
+    record = queue.get("waiting")
+    assert calls == ["waiting"] and record is not None and (record.state, record.attempts) == ("done", 1)
 
 
 def test_purge_on_redis_forgets_finished_records_and_keeps_dedupe(url: str, monkeypatch: pytest.MonkeyPatch,
