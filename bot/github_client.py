@@ -15,7 +15,10 @@ between ``request()`` and ``getresponse()``, so two threads can swap requests (o
 file's content). Reads therefore go through a pool of PyGithub instances, one per concurrent caller, each with
 its own requests session (and urllib3 pool, used by one thread at a time: never "Connection pool is full"),
 sharing one authentication whose token refresh is serialised. Reads are also kept under GitHub's secondary
-limit of 900 points a minute (a GET is one): at most ``reads_per_minute`` in any minute.
+limit of 900 points a minute (a GET is one): at most ``reads_per_minute`` in any minute. That limit is per
+installation, not per client: the service gives every client of an installation the same budget
+(``installation_budget``: one per process, or one in Redis for all the worker processes); a client without
+one (the CLI, the Action: one job at a time) has a budget of its own.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import logging
 import os
+import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import github
@@ -54,6 +60,7 @@ ANNOTATIONS_PER_REQUEST = 50  # GitHub's maxItems for output.annotations
 DEFAULT_READS_PER_MINUTE = 800  # GitHub's secondary limit is 900 points a minute (a GET is 1): room for the rest
 READ_BUDGET_WINDOW = 60.0  # seconds: the "minute" of ``reads_per_minute``
 _T = TypeVar("_T")
+log = logging.getLogger("kubeguard.github")
 
 
 class GitHubError(Exception):
@@ -137,13 +144,20 @@ class _SerialAuth(Auth.Auth, WithRequester["_SerialAuth"]):
         return "token (installation token removed)"
 
 
-class _Budget:
-    """At most ``limit`` requests in any ``window`` seconds; ``take`` blocks until one is free. Thread-safe."""
+class ReadBudget(Protocol):
+    """Where a client takes a slot before each read: ``take`` returns once one more read fits."""
 
-    def __init__(self, limit: int, window: float = 60.0) -> None:
+    def take(self) -> None: ...
+
+
+class LocalBudget:
+    """At most ``limit`` requests in any ``window`` seconds (default ``READ_BUDGET_WINDOW``) in this process;
+    ``take`` blocks until one is free. Thread-safe."""
+
+    def __init__(self, limit: int, window: float | None = None) -> None:
         if limit < 1:
             raise ValueError("the budget must allow at least one request")
-        self.limit, self.window = limit, window
+        self.limit, self.window = limit, READ_BUDGET_WINDOW if window is None else window
         self._times: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
 
@@ -158,6 +172,146 @@ class _Budget:
                     return
                 wait = self.window - (now - self._times[0])
             time.sleep(wait)
+
+
+# Lua, so that trimming, counting and adding are one atomic step for every process. The clock is the Redis
+# server's (TIME), so workers on machines whose clocks disagree still share one window. Microseconds: exact in a
+# double. Returns 0 when the read was counted, else the microseconds until the oldest read leaves the window.
+_REDIS_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if ARGV[4] ~= '1' and redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+return 0
+"""
+
+
+class RedisBudget:
+    """At most ``limit`` reads in any ``window`` seconds across every process that uses the same Redis key: a
+    sliding-window log (a sorted set of read times, trimmed, counted and added to by one Lua script).
+
+    A reader that does not fit sleeps until the oldest read in the window ages out (plus a little jitter, so the
+    sleepers do not all retry at once), then tries again; after ``max_wait`` seconds (default two windows) it
+    reads anyway, counted, with a warning: a review is never stalled for good. When Redis cannot be reached the
+    reads go through ``fallback`` (this process's budget) with a warning, and Redis is tried again
+    ``retry_after`` seconds later: the budget never fails a review.
+    """
+
+    def __init__(self, connection: Any, key: str, limit: int, fallback: ReadBudget, *,
+                 window: float | None = None, max_wait: float | None = None, retry_after: float = 30.0) -> None:
+        if limit < 1:
+            raise ValueError("the budget must allow at least one request")
+        self.key, self.limit = key, limit
+        self.window = READ_BUDGET_WINDOW if window is None else window
+        self.max_wait = 2 * self.window if max_wait is None else max_wait
+        self._connection, self._fallback, self._retry_after = connection, fallback, retry_after
+        self._script = connection.register_script(_REDIS_TAKE)
+        self._down_until = 0.0  # time.monotonic() before which Redis is not tried again
+
+    def take(self) -> None:
+        if time.monotonic() < self._down_until:
+            self._fallback.take()
+            return
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            force = time.monotonic() >= deadline
+            try:
+                wait = self._try(force)
+            except Exception as exc:  # redis.RedisError, socket errors, a bad URL: never a failed review
+                self._unreachable(exc)
+                self._fallback.take()
+                return
+            if wait <= 0:
+                if force:
+                    log.warning("read budget %s: waited %.0f s for a slot, reading anyway", self.key, self.max_wait)
+                return
+            time.sleep(min(wait, max(0.0, deadline - time.monotonic())) + random.uniform(0, min(0.05, wait)))
+
+    def _try(self, force: bool) -> float:
+        """One atomic attempt: 0 if the read was counted, else the seconds until a slot frees."""
+        micros = int(self._script(keys=[self.key], args=[int(self.window * 1_000_000), self.limit,
+                                                          uuid.uuid4().hex, "1" if force else "0"]))
+        return micros / 1_000_000
+
+    def _unreachable(self, exc: Exception) -> None:
+        self._down_until = time.monotonic() + self._retry_after
+        log.warning("read budget: Redis unreachable (%s: %s); this process's own budget is used for %.0f s, so "
+                    "processes may together exceed it", type(exc).__name__, exc, self._retry_after)
+
+
+_registry_lock = threading.Lock()
+_local_budgets: dict[tuple[str, int, int, float], LocalBudget] = {}
+_redis_budgets: dict[tuple[str, str, int, int, float], RedisBudget] = {}
+_redis_connections: dict[str, Any] = {}
+
+
+def _forget_budgets() -> None:
+    """In a forked child: budgets and connections of its own (a lock another thread held at the fork would
+    never be released; sharing across processes is Redis's job)."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    _local_budgets.clear()
+    _redis_budgets.clear()
+    _redis_connections.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_budgets)
+
+
+def shared_budget(base_url: str, installation_id: int, limit: int, window: float | None = None) -> LocalBudget:
+    """The one in-process budget of an installation: every client of it in this process takes from it."""
+    window = READ_BUDGET_WINDOW if window is None else window
+    key = (base_url.rstrip("/"), installation_id, limit, window)
+    with _registry_lock:
+        if key not in _local_budgets:
+            _local_budgets[key] = LocalBudget(limit, window)
+        return _local_budgets[key]
+
+
+def redis_budget_key(base_url: str, installation_id: int) -> str:
+    """The sorted set that holds an installation's recent reads."""
+    return f"kubeguard:read-budget:{base_url.rstrip('/')}:{installation_id}"
+
+
+def installation_budget(base_url: str, installation_id: int, reads_per_minute: int, *,
+                        redis_url: str | None = None, window: float | None = None) -> ReadBudget | None:
+    """The read budget that all jobs of an installation share (GitHub's secondary limit is per installation):
+    kept in Redis when ``redis_url`` is given (every worker process, every host), else in this process.
+    ``None`` when ``reads_per_minute`` is 0 (no budget)."""
+    if reads_per_minute <= 0:
+        return None
+    local = shared_budget(base_url, installation_id, reads_per_minute, window)
+    if redis_url is None:
+        return local
+    key = (redis_url, base_url.rstrip("/"), installation_id, reads_per_minute, local.window)
+    with _registry_lock:
+        if key not in _redis_budgets:
+            try:
+                connection = _redis_connection(redis_url)
+            except Exception as exc:  # a URL redis-py refuses: the local budget, never a failed review
+                log.warning("read budget: cannot use Redis (%s: %s); this process's own budget is used",
+                            type(exc).__name__, exc)
+                return local
+            _redis_budgets[key] = RedisBudget(connection, redis_budget_key(base_url, installation_id),
+                                              reads_per_minute, local, window=local.window)
+        return _redis_budgets[key]
+
+
+def _redis_connection(url: str) -> Any:
+    """One client per Redis URL in this process (called under ``_registry_lock``); short timeouts, so an
+    unreachable Redis costs a read seconds, not the socket's default minutes."""
+    if url not in _redis_connections:
+        import redis
+
+        _redis_connections[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    return _redis_connections[url]
 
 
 @dataclass
@@ -186,7 +340,8 @@ class GitHubClient:
     def __init__(self, repo_full_name: str, *, token: str | None = None, app: AppCredentials | None = None,
                  installation_id: int | None = None, base_url: str | None = None,
                  retry: GithubRetry | None = None, write_interval: float = 1.0, timeout: int = 30,
-                 reads_per_minute: int | None = DEFAULT_READS_PER_MINUTE) -> None:
+                 reads_per_minute: int | None = DEFAULT_READS_PER_MINUTE,
+                 read_budget: ReadBudget | None = None) -> None:
         if token is None and (app is None or installation_id is None):
             raise ValueError("a token, or app credentials and an installation id, are needed")
         self.repo_full_name = repo_full_name
@@ -196,8 +351,11 @@ class GitHubClient:
                                         "per_page": 100, "seconds_between_requests": None,
                                         "seconds_between_writes": write_interval or None}
         self._token, self._app, self._installation_id = token, app, installation_id
-        # per client, that is per job: jobs of one installation running at once share GitHub's limit, not this
-        self._read_budget = _Budget(reads_per_minute, READ_BUDGET_WINDOW) if reads_per_minute else None
+        # ``read_budget``: shared by the jobs of an installation (``installation_budget``); without it a budget of
+        # this client's own, which is right for one job at a time (the CLI, the Action)
+        self._read_budget: ReadBudget | None = (
+            read_budget if read_budget is not None
+            else LocalBudget(reads_per_minute) if reads_per_minute else None)
         self._lock = threading.Lock()  # guards the connection generation and the idle readers
         self._generation = 0
         self._idle: list[_Reader] = []
