@@ -553,18 +553,22 @@ def run_job(settings: Any, job: Any) -> None:
     the queue's at-least-once delivery repeats nothing. A job whose head sha is no longer the pull request's
     head is skipped: the push that moved it queued a job of its own.
     """
-    from bot.github_client import AppCredentials, installation_client
+    from bot.github_client import AppCredentials, installation_budget, installation_client
 
     if settings.app_id is None or settings.private_key is None or job.installation_id is None:
         raise RuntimeError("the service needs KUBEGUARD_APP_ID, a private key and an installation id")
     app = AppCredentials(settings.app_id, settings.private_key)
     login = app_login(settings)
+    # GitHub's secondary limit is per installation: the jobs of one running at once share one budget
+    budget = installation_budget(settings.github_api_url, job.installation_id, settings.reads_per_minute,
+                                 redis_url=settings.redis_url)
     client = installation_client(f"{job.owner}/{job.repo}", app, job.installation_id,
                                  base_url=settings.github_api_url,
-                                 write_interval=settings.write_interval)
+                                 write_interval=settings.write_interval,
+                                 reads_per_minute=settings.reads_per_minute, read_budget=budget)
     expected = job.head_sha if job.event == "pull_request" else None
-    outcome = review_pull_request(client, job.number, Options(bot_login=login,
-                                                              review_drafts=settings.review_drafts or None),
-                                  expected_head=expected)
+    options = Options(bot_login=login, review_drafts=settings.review_drafts or None,
+                      read_concurrency=settings.read_concurrency)
+    outcome = review_pull_request(client, job.number, options, expected_head=expected)
     log.info("reviewed %s#%s: %s", f"{job.owner}/{job.repo}", job.number,
              outcome.skipped or f"{outcome.findings} finding(s), review {outcome.review_id}")

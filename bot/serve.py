@@ -32,6 +32,12 @@ DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_QUEUE_PATH = "./kubeguard-queue.sqlite3"
 DEFAULT_JOB_TIMEOUT = JOB_TIMEOUT  # KUBEGUARD_JOB_TIMEOUT, seconds (see bot.jobs.JOB_TIMEOUT)
 MAX_JOB_TIMEOUT = 24 * 3600
+# KUBEGUARD_READ_CONCURRENCY: file reads in flight per review (bot.pipeline.DEFAULT_READ_CONCURRENCY); at most
+# GitHub's limit of 100 concurrent requests
+DEFAULT_READ_CONCURRENCY, MAX_READ_CONCURRENCY = 8, 100
+# KUBEGUARD_READS_PER_MINUTE: reads per installation in any minute, 0 for none
+# (bot.github_client.DEFAULT_READS_PER_MINUTE; GitHub's secondary limit is 900 points a minute)
+DEFAULT_READS_PER_MINUTE = 800
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -64,6 +70,11 @@ class ServiceSettings:
     # KUBEGUARD_JOB_RETENTION / KUBEGUARD_DEAD_JOB_RETENTION: how long done/superseded and dead jobs are kept
     job_retention: float = RETENTION
     dead_job_retention: float = DEAD_RETENTION
+    # KUBEGUARD_READ_CONCURRENCY: a review's file reads in flight at once
+    read_concurrency: int = DEFAULT_READ_CONCURRENCY
+    # KUBEGUARD_READS_PER_MINUTE: reads per installation in any minute, shared by its jobs (in Redis on
+    # KUBEGUARD_REDIS_URL, across every worker); 0: no budget
+    reads_per_minute: int = DEFAULT_READS_PER_MINUTE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, need_secrets: bool = True) -> ServiceSettings:
@@ -103,6 +114,9 @@ class ServiceSettings:
         job_timeout = _int(environ, "KUBEGUARD_JOB_TIMEOUT", DEFAULT_JOB_TIMEOUT, 10, MAX_JOB_TIMEOUT)
         retention = _duration(environ, "KUBEGUARD_JOB_RETENTION", RETENTION)
         dead_retention = _duration(environ, "KUBEGUARD_DEAD_JOB_RETENTION", DEAD_RETENTION)
+        read_concurrency = _int(environ, "KUBEGUARD_READ_CONCURRENCY", DEFAULT_READ_CONCURRENCY, 1,
+                                MAX_READ_CONCURRENCY)
+        reads_per_minute = _int(environ, "KUBEGUARD_READS_PER_MINUTE", DEFAULT_READS_PER_MINUTE, 0)
         if secret:
             logs.register_secret(secret)
         if private_key:
@@ -111,7 +125,8 @@ class ServiceSettings:
                    github_api_url=api_url.rstrip("/"), queue_path=queue_path, workers=workers,
                    review_drafts=drafts in _TRUE, max_attempts=attempts,
                    write_interval=write_interval, redis_url=redis_url, web_processes=web_processes,
-                   job_timeout=job_timeout, job_retention=retention, dead_job_retention=dead_retention)
+                   job_timeout=job_timeout, job_retention=retention, dead_job_retention=dead_retention,
+                   read_concurrency=read_concurrency, reads_per_minute=reads_per_minute)
 
     def open_queue(self) -> Any:
         """``RedisQueue`` when ``KUBEGUARD_REDIS_URL`` is set, else the SQLite queue file."""
@@ -204,7 +219,8 @@ def _duration(environ: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name}: {exc}") from None
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:
+    """An integer variable from ``low`` to ``high`` (no upper bound when ``high`` is None)."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -212,7 +228,9 @@ def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: in
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be an integer") from None
-    if not low <= value <= high:
+    if high is None and value < low:
+        raise SettingsError(f"{name} must be at least {low}")
+    if high is not None and not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}")
     return value
 
@@ -422,7 +440,9 @@ def add_serve_arguments(subparsers: Any, handler_factory: HandlerFactory) -> arg
                     "KUBEGUARD_PRIVATE_KEY_PATH, GITHUB_API_URL, KUBEGUARD_QUEUE_PATH, KUBEGUARD_WORKERS, "
                     "KUBEGUARD_REVIEW_DRAFTS, KUBEGUARD_JOB_ATTEMPTS, KUBEGUARD_JOB_TIMEOUT (seconds, default "
                     f"{DEFAULT_JOB_TIMEOUT}), KUBEGUARD_JOB_RETENTION (default 7d), KUBEGUARD_DEAD_JOB_RETENTION "
-                    "(default 30d), KUBEGUARD_WRITE_INTERVAL, KUBEGUARD_REDIS_URL, KUBEGUARD_WEB_PROCESSES (Redis "
+                    "(default 30d), KUBEGUARD_WRITE_INTERVAL, KUBEGUARD_READ_CONCURRENCY (default "
+                    f"{DEFAULT_READ_CONCURRENCY}), KUBEGUARD_READS_PER_MINUTE (per installation, default "
+                    f"{DEFAULT_READS_PER_MINUTE}, 0 for none), KUBEGUARD_REDIS_URL, KUBEGUARD_WEB_PROCESSES (Redis "
                     "only).")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port (default $PORT, else 8080)")
