@@ -123,6 +123,26 @@ def test_another_installation_does_not_wait_for_a_spent_budget(fake_github: Fake
     assert len(content_times(fake_github)) == 3
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_work_horse_starts_with_budgets_of_its_own() -> None:
+    """RQ forks a work horse per job: a registry lock held by another thread at the fork must not be inherited
+    (sharing across processes is Redis's job)."""
+    parent = installation_budget("https://api.github.com", 61, 3, window=0.5)
+    with github_client._registry_lock:  # held, as another thread might hold it, while forking
+        pid = os.fork()
+        if pid == 0:  # the child: exits 0 only if it got a fresh budget without waiting for the lock
+            child = installation_budget("https://api.github.com", 61, 3, window=0.5)
+            os._exit(0 if child is not parent else 1)
+    deadline = time.monotonic() + 10
+    while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if waited[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child waited for the registry lock its parent held")
+    assert os.waitstatus_to_exitcode(waited[1]) == 0
+
+
 def test_a_client_without_a_shared_budget_keeps_one_of_its_own() -> None:
     """The CLI and the Action: one job at a time, a budget per client as before."""
     a = GitHubClient("acme/deploy", token=TOKEN, base_url="http://127.0.0.1:9", reads_per_minute=5)
