@@ -57,6 +57,10 @@ class _Plan:
     # per kind, what ``_evaluate`` reads of each enabled rule that applies to it, in rule order:
     # (rule, rule id, check, parameters, effect, scope key)
     by_kind: dict[str, tuple[tuple[Rule, str, Any, dict[str, Any], Effect, str], ...]] = field(default_factory=dict)
+    # scope keys whose label selector is empty: their ``in_scope`` answer depends on the namespace alone,
+    # and is remembered per (scope key, namespace) for the whole scan in ``by_namespace``
+    selectorless: frozenset[str] = frozenset()
+    by_namespace: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
 def _plan(config: Config) -> _Plan:
@@ -68,7 +72,14 @@ def _plan(config: Config) -> _Plan:
     kinds = {kind for rule, _, _ in enabled for kind in rule.kinds}
     by_kind = {kind: tuple((rule, rule.id, rule.check, rc.params, rc.effect, scope_key)
                            for rule, rc, scope_key in enabled if kind in rule.kinds) for kind in kinds}
-    return _Plan(frozenset(r.id for r in all_rules()), tuple(enabled), config.legacy, by_kind)
+    selectorless = frozenset(scope_key for _, rc, scope_key in enabled
+                             if not _has_selector(rc.params.get("labelSelector") or {}))
+    return _Plan(frozenset(r.id for r in all_rules()), tuple(enabled), config.legacy, by_kind, selectorless)
+
+
+def _has_selector(selector: Any) -> bool:
+    """Whether ``selector_matches`` reads the labels (an empty selector matches all, unread)."""
+    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
 
 
 def scan(files: Iterable[tuple[str, str | bytes]], config: Config | None = None) -> Report:
@@ -186,10 +197,18 @@ def _evaluate(file: str, doc: int, located: Located, obj: dict[Any, Any], base: 
     findings = report.findings
     verdicts = report.verdicts
     scoped: dict[str, bool] = {}  # scope key -> in_scope answer for this object
+    selectorless = plan.selectorless
+    by_namespace = plan.by_namespace
     for rule, rule_id, check, params, effect, scope_key in applying:
         matched = scoped.get(scope_key)
         if matched is None:
-            matched = scoped[scope_key] = in_scope(namespace, labels, params)
+            if scope_key in selectorless:
+                matched = by_namespace.get((scope_key, namespace))
+                if matched is None:
+                    matched = by_namespace[scope_key, namespace] = in_scope(namespace, labels, params)
+            else:
+                matched = in_scope(namespace, labels, params)
+            scoped[scope_key] = matched
         if not matched:
             continue
         try:

@@ -154,6 +154,9 @@ class PodView(ObjectView):
                                                     "path": (*spec_path, list_name, index), "list_name": list_name,
                                                     "security": as_dict(item.get("securityContext"))}))
             out[list_name] = tuple(made)
+        # the two selections the rules ask for, filled in at once (``containers`` would build them the same way)
+        regular = out["containers"] + out["initContainers"]
+        self._selections.update({REGULAR_LISTS: regular, ALL_LISTS: regular + out["ephemeralContainers"]})
         return out
 
     @_once
