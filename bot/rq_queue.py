@@ -13,7 +13,8 @@ Guarantees, and how:
 * **one job per pull request at a time, across worker processes**: ``perform`` takes a Redis lock
   (``redis.lock.Lock``) named after ``job.key`` without blocking. A job that cannot take it is *deferred*: it
   enqueues a copy of itself ``lock_retry_delay`` seconds later, doubling per deferral up to 15 s with jitter
-  (``defer_delay``; RQ's scheduler, hence ``work(with_scheduler=True)``) and returns, so the worker is free for other pull requests. We chose this over RQ's ``depends_on``
+  (``defer_delay``; RQ's scheduler, hence ``work(with_scheduler=True)``) and returns, so the worker is free for
+  other pull requests. We chose this over RQ's ``depends_on``
   chaining because a chain breaks when a link fails for good, expires, or two web processes race to append to
   it. The lock is **short-lived and renewed**: it expires ``lock_ttl`` seconds (default 15) after its last
   renewal, and a thread of the running job renews it every ``lock_ttl / 3``; a worker that dies stops
