@@ -73,7 +73,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -89,6 +88,8 @@ ROOT = Path(__file__).resolve().parent.parent
 for _path in (str(ROOT), str(ROOT / "tests" / "bot")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
+
+from local_servers import free_port, redis_command, rsa_key_pair, wait_for_redis  # noqa: E402 (tests/bot)
 
 SECRET = "load-benchmark-webhook-secret"
 APP_ID = 4242
@@ -285,12 +286,6 @@ def memory_kb(pid: int) -> tuple[int, int, int]:
     return rss, hwm, pss
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _become_subreaper() -> bool:
     """Orphans of our children come to us (and we reap them) instead of to pid 1, which may never reap them."""
     try:
@@ -408,18 +403,6 @@ def _kubeguard() -> list[str]:
 
 
 # -- the stand-in ------------------------------------------------------------------------------------------
-
-
-def _rsa_key() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
 
 
 def start_github(public_key: str, pulls: int, *, strict: bool) -> tuple[Any, dict[int, str]]:
@@ -599,7 +582,7 @@ class Service:
         self.procs = procs
         self.env = env
         self.workdir = workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.generation = 0
@@ -673,27 +656,13 @@ class Service:
 @contextlib.contextmanager
 def redis_server(workdir: Path, procs: Processes) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server on a free loopback port, without persistence (it is never killed here)."""
-    import redis
-
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = _free_port()
-    proc = procs.spawn("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                 "no", "--dir", str(workdir), "--maxmemory-policy", "noeviction",
-                                 "--loglevel", "warning"], dict(os.environ), workdir)
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not answer on port {port}") from None
-            time.sleep(0.02)
+    port = free_port()
+    command = redis_command(port, "--dir", str(workdir), "--maxmemory-policy", "noeviction", "--loglevel", "warning")
+    proc = procs.spawn("redis", command, dict(os.environ), workdir)
+    wait_for_redis(proc, port)
     try:
         yield f"redis://127.0.0.1:{port}/0", proc
     finally:
-        client.close()
         procs.stop([proc], timeout=5)
 
 
@@ -767,7 +736,7 @@ def run(scenario: Scenario, options: LoadOptions, *, key: tuple[str, str] | None
         verbose: bool = True) -> RunResult:
     """One run of ``scenario``: stand-in, service, load, kill and restart if asked, drain, ground truth."""
     result = RunResult(scenario, options)
-    private, public = key or _rsa_key()
+    private, public = key or rsa_key_pair()
     deliveries = max(1, round(options.rate * options.seconds))
     plan, pulls = make_plan(deliveries, options.redeliver_every)
     result.sent, result.redeliveries = deliveries, deliveries - pulls
@@ -1078,7 +1047,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)
     print(f"load benchmark: {os.cpu_count()} CPUs, write interval 0, stand-in {'strict' if args.strict else 'checks'}"
           f" requests against the OpenAPI description, manifest {MANIFEST.relative_to(ROOT)}")
-    key = _rsa_key()
+    key = rsa_key_pair()
     results = []
     try:
         for name in names:

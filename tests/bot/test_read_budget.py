@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from fake_github import FakeGitHub
+from local_servers import free_port
 
 from bot import github_client
 from bot.github_client import GitHubClient, LocalBudget, RedisBudget, installation_budget, redis_budget_key

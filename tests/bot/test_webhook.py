@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_servers import free_port
 from werkzeug.serving import make_server
 
 from bot import logs
@@ -523,14 +523,8 @@ sys.exit(serve(settings, "127.0.0.1", port, handler))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_runs_gunicorn_and_the_workers_review_what_the_webhook_queued(tmp_path: Path) -> None:
-    port, out = _free_port(), tmp_path / "handled.txt"
+    port, out = free_port(), tmp_path / "handled.txt"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(port), str(tmp_path / "q.sqlite3"), str(out), SECRET],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
