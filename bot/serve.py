@@ -75,6 +75,8 @@ class ServiceSettings:
     # KUBEGUARD_READS_PER_MINUTE: reads per installation in any minute, shared by its jobs (in Redis on
     # KUBEGUARD_REDIS_URL, across every worker); 0: no budget
     reads_per_minute: int = DEFAULT_READS_PER_MINUTE
+    # KUBEGUARD_METRICS_TOKEN: /metrics needs "Authorization: Bearer <token>" (unset: open, for the pod network)
+    metrics_token: str | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, need_secrets: bool = True) -> ServiceSettings:
@@ -117,6 +119,9 @@ class ServiceSettings:
         read_concurrency = _int(environ, "KUBEGUARD_READ_CONCURRENCY", DEFAULT_READ_CONCURRENCY, 1,
                                 MAX_READ_CONCURRENCY)
         reads_per_minute = _int(environ, "KUBEGUARD_READS_PER_MINUTE", DEFAULT_READS_PER_MINUTE, 0)
+        metrics_token = environ.get("KUBEGUARD_METRICS_TOKEN", "").strip() or None
+        if metrics_token is not None and (len(metrics_token) < 16 or any(c.isspace() for c in metrics_token)):
+            raise SettingsError("KUBEGUARD_METRICS_TOKEN must be at least 16 characters without spaces")
         if secret:
             logs.register_secret(secret)
         if private_key:
@@ -126,7 +131,8 @@ class ServiceSettings:
                    review_drafts=drafts in _TRUE, max_attempts=attempts,
                    write_interval=write_interval, redis_url=redis_url, web_processes=web_processes,
                    job_timeout=job_timeout, job_retention=retention, dead_job_retention=dead_retention,
-                   read_concurrency=read_concurrency, reads_per_minute=reads_per_minute)
+                   read_concurrency=read_concurrency, reads_per_minute=reads_per_minute,
+                   metrics_token=metrics_token)
 
     def open_queue(self) -> Any:
         """``RedisQueue`` when ``KUBEGUARD_REDIS_URL`` is set, else the SQLite queue file."""
@@ -252,7 +258,8 @@ class Service:
         # drafts reach the queue: the pipeline decides, by the repository's `review.drafts` (or the environment's
         # KUBEGUARD_REVIEW_DRAFTS=true for every repository), and completes the check run as skipped otherwise
         self.app = create_app(secret=settings.webhook_secret, queue=self.queue, review_drafts=True,
-                              on_enqueue=self.pool.notify if self.pool is not None else None)
+                              on_enqueue=self.pool.notify if self.pool is not None else None,
+                              metrics_token=settings.metrics_token)
         self._started = False
 
     def start(self) -> None:
@@ -443,7 +450,7 @@ def add_serve_arguments(subparsers: Any, handler_factory: HandlerFactory) -> arg
                     "(default 30d), KUBEGUARD_WRITE_INTERVAL, KUBEGUARD_READ_CONCURRENCY (default "
                     f"{DEFAULT_READ_CONCURRENCY}), KUBEGUARD_READS_PER_MINUTE (per installation, default "
                     f"{DEFAULT_READS_PER_MINUTE}, 0 for none), KUBEGUARD_REDIS_URL, KUBEGUARD_WEB_PROCESSES (Redis "
-                    "only).")
+                    "only), KUBEGUARD_METRICS_TOKEN (GET /metrics needs it as a bearer token).")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port (default $PORT, else 8080)")
     parser.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")

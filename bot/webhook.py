@@ -124,8 +124,12 @@ def _label(value: str) -> str:
 
 
 def create_app(*, secret: str, queue: DeliveryQueue, review_drafts: bool = False, max_body: int = 25 * 1024 * 1024,
-               on_enqueue: Callable[[], None] | None = None) -> flask.Flask:
+               on_enqueue: Callable[[], None] | None = None, metrics_token: str | None = None) -> flask.Flask:
     """The webhook service as a WSGI app.
+
+    ``metrics_token``: when set, ``/metrics`` answers only requests with ``Authorization: Bearer <token>``
+    (Prometheus's ``authorization`` setting), 401 otherwise; the counters name repositories' events and the
+    queue's depth, which an endpoint reachable from outside the pod network should not show to anyone.
 
     ``on_enqueue`` is called after jobs were committed (``WorkerPool.notify`` wakes idle workers at once).
     ``review_drafts=False`` skips draft pull requests here; the pipeline also honours a repository's
@@ -134,6 +138,8 @@ def create_app(*, secret: str, queue: DeliveryQueue, review_drafts: bool = False
     if not secret:
         raise ValueError("the webhook secret must not be empty")
     logs.register_secret(secret)
+    if metrics_token:
+        logs.register_secret(metrics_token)
     app = flask.Flask("kubeguard.webhook")
     app.config["MAX_CONTENT_LENGTH"] = max_body  # werkzeug's own guard as well, for chunked bodies
     metrics = Metrics()
@@ -213,6 +219,11 @@ def create_app(*, secret: str, queue: DeliveryQueue, review_drafts: bool = False
 
     @app.get("/metrics")
     def metrics_endpoint() -> flask.Response:
+        if metrics_token and not _bearer_matches(flask.request.headers.get("Authorization", ""), metrics_token):
+            response = flask.Response("metrics need the bearer token (KUBEGUARD_METRICS_TOKEN)\n", status=401,
+                                      mimetype="text/plain")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="kubeguard metrics"'
+            return response
         try:
             counts: dict[str, int] | None = queue.counts()
         except QueueError:
@@ -220,6 +231,12 @@ def create_app(*, secret: str, queue: DeliveryQueue, review_drafts: bool = False
         return flask.Response(metrics.render(counts), mimetype="text/plain; version=0.0.4")
 
     return app
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _read_body(max_body: int) -> bytes:

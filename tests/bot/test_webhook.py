@@ -294,6 +294,30 @@ def test_metrics_count_deliveries_jobs_and_signature_failures(server: Server) ->
             "# TYPE kubeguard_jobs gauge"} <= lines
 
 
+def test_metrics_with_a_token_need_the_bearer_token(make: Callable[..., Server]) -> None:
+    token = "metrics-token-0123456789"
+    server = make(metrics_token=token)
+    server.deliver("pull_request", payload("pull_request.opened.with-installation.json"), delivery="t-1")
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": f"Basic {token}"},
+                    {"Authorization": f"Bearer {token}x"}):
+        status, text, answer = server.request("GET", "/metrics", headers=headers)
+        assert status == 401 and "kubeguard_jobs" not in str(text), headers
+        assert answer["WWW-Authenticate"].startswith("Bearer")
+    status, text, _ = server.request("GET", "/metrics", headers={"Authorization": f"bearer {token}"})
+    assert status == 200 and 'kubeguard_jobs{state="queued"} 1' in str(text).splitlines()
+    assert server.request("GET", "/healthz")[0] == 200  # probes need no token
+
+
+def test_the_metrics_token_setting() -> None:
+    base = {"KUBEGUARD_WEBHOOK_SECRET": SECRET}
+    assert ServiceSettings.from_env(base, need_secrets=False).metrics_token is None
+    settings = ServiceSettings.from_env({**base, "KUBEGUARD_METRICS_TOKEN": " abcdefghijklmnop0 "}, need_secrets=False)
+    assert settings.metrics_token == "abcdefghijklmnop0" and "abcdefghijklmnop0" not in repr(settings)
+    for bad in ("short", "has a space in the middle"):
+        with pytest.raises(SettingsError, match="KUBEGUARD_METRICS_TOKEN"):
+            ServiceSettings.from_env({**base, "KUBEGUARD_METRICS_TOKEN": bad}, need_secrets=False)
+
+
 def test_logs_are_json_lines_with_the_delivery_and_never_the_secret(server: Server,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     body = payload("pull_request.opened.with-installation.json")
