@@ -395,44 +395,25 @@ class Located:
         self.data, self.where = _build(root)
         self.root = root
         # path -> the walk of ``_walk``: the findings of one container share all but their last steps
-        self.walked: dict[Path, tuple[Node, dict[object, tuple[Node, Node]] | list[Node] | None]] = {}
+        self.walked: dict[Path, tuple[Node, Node, bool]] = {}
 
     def position(self, path: Path) -> tuple[int, int]:
         """1-based (line, column) of ``path``, or of its deepest existing ancestor (the key, for a mapping).
 
-        The walk of all but the last two steps is remembered (with the places under it): paths
-        (``Path``: string keys, int indexes) that are equal walk alike. The last two steps are
-        ``_walk``'s, written out (nearly every finding takes them).
+        The walk of all but the last two steps is remembered: paths (``Path``: string keys, int
+        indexes) that are equal walk alike.
         """
         if len(path) > 3:
             head = path[:-2]
             try:
                 walked = self.walked.get(head)
             except TypeError:  # an unhashable step (not a Path): no such key, walked without the table
-                walked = None
-                node = self._walk(self.root, self.root, path)[0]
-            else:
-                if walked is None:
-                    node, value, complete = self._walk(self.root, self.root, head)
-                    walked = self.walked[head] = (node, self.where.get(id(value)) if complete else None)
-            if walked is not None:
-                node, places = walked
-                for step in path[-2:]:
-                    if places is None:  # a scalar, or the head was not all there
-                        break
-                    if places.__class__ is list:  # an index (True is 1, as in data[True])
-                        if not isinstance(step, int) or not 0 <= step < len(places):
-                            break
-                        node = value = places[step]
-                    else:
-                        try:
-                            pair = places.get(step)  # type: ignore[union-attr]
-                        except TypeError:  # an unhashable step: no such key
-                            break
-                        if pair is None:
-                            break
-                        node, value = pair
-                    places = self.where.get(id(value))
+                walked = self._walk(self.root, self.root, head)
+            if walked is None:
+                walked = self.walked[head] = self._walk(self.root, self.root, head)
+            node, value, complete = walked
+            if complete:
+                node = self._walk(node, value, path[-2:])[0]
         else:
             node = self._walk(self.root, self.root, path)[0]
         mark = node.start_mark
