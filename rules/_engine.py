@@ -9,7 +9,7 @@ from typing import Any
 
 from rules._config import MATCH_KEYS, Config, RuleConfig, default_config
 from rules._kinds import is_known
-from rules._match import in_scope
+from rules._match import in_scope, reads_labels
 from rules._model import (
     Effect,
     Problem,
@@ -72,14 +72,8 @@ def _plan(config: Config) -> _Plan:
     kinds = {kind for rule, _, _ in enabled for kind in rule.kinds}
     by_kind = {kind: tuple((rule, rule.id, rule.check, rc.params, rc.effect, scope_key)
                            for rule, rc, scope_key in enabled if kind in rule.kinds) for kind in kinds}
-    selectorless = frozenset(scope_key for _, rc, scope_key in enabled
-                             if not _has_selector(rc.params.get("labelSelector") or {}))
+    selectorless = frozenset(scope_key for _, rc, scope_key in enabled if not reads_labels(rc.params))
     return _Plan(frozenset(r.id for r in all_rules()), tuple(enabled), config.legacy, by_kind, selectorless)
-
-
-def _has_selector(selector: Any) -> bool:
-    """Whether ``selector_matches`` reads the labels (an empty selector matches all, unread)."""
-    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
 
 
 def scan(files: Iterable[tuple[str, str | bytes]], config: Config | None = None) -> Report:

@@ -25,9 +25,19 @@ def in_scope(namespace: str, labels: Mapping[Any, Any], match: Mapping[str, Any]
     return selector_matches(match.get("labelSelector") or {}, labels)
 
 
+def reads_labels(match: Mapping[str, Any]) -> bool:
+    """Whether ``in_scope``'s answer for ``match`` depends on the labels (not when its selector is empty: then
+    the namespace alone decides, and the engine remembers the answer per namespace)."""
+    return not _selector_is_empty(match.get("labelSelector") or {})
+
+
+def _selector_is_empty(selector: Mapping[str, Any]) -> bool:
+    return not selector.get("matchLabels") and not selector.get("matchExpressions")
+
+
 def selector_matches(selector: Mapping[str, Any], labels: Mapping[Any, Any]) -> bool:
     """Kubernetes label selector: matchLabels and matchExpressions, ANDed; empty matches all."""
-    if not selector.get("matchLabels") and not selector.get("matchExpressions"):
+    if _selector_is_empty(selector):
         return True
     str_labels = {str(k): _label_value(v) for k, v in labels.items()}
     for key, value in (selector.get("matchLabels") or {}).items():
