@@ -41,6 +41,7 @@ import github
 from github import Auth, GithubException, GithubRetry
 from github.Requester import Requester, WithRequester
 
+from bot.github_limits import DEFAULT_API_URL, DEFAULT_READS_PER_MINUTE
 from bot.model import (
     Annotation,
     AnnotationLevel,
@@ -55,9 +56,7 @@ from bot.model import (
     ReviewEvent,
 )
 
-DEFAULT_API_URL = "https://api.github.com"
 ANNOTATIONS_PER_REQUEST = 50  # GitHub's maxItems for output.annotations
-DEFAULT_READS_PER_MINUTE = 800  # GitHub's secondary limit is 900 points a minute (a GET is 1): room for the rest
 READ_BUDGET_WINDOW = 60.0  # seconds: the "minute" of ``reads_per_minute``
 _T = TypeVar("_T")
 log = logging.getLogger("kubeguard.github")

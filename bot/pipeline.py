@@ -30,6 +30,7 @@ import rules
 from bot import diffmap, review
 from bot import markdown as md
 from bot.formats import fingerprint
+from bot.github_limits import DEFAULT_READ_CONCURRENCY
 from bot.markdown import superseded_reply
 from bot.model import (
     Annotation,
@@ -52,7 +53,6 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024  # a manifest larger than this is reported, not parsed
 GITHUB_FILE_LIST_LIMIT = 3_000  # GET .../pulls/{n}/files lists at most this many files (100 per page)
 MAX_CONFIG_BYTES = 256 * 1024  # a .kubeguard.yaml is a few KB; a huge one is refused before it is parsed
-DEFAULT_READ_CONCURRENCY = 8  # file reads in flight; GitHub asks for few concurrent requests (its limit is 100)
 
 
 class Client(Protocol):

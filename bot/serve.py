@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs
+from bot.github_limits import DEFAULT_API_URL, DEFAULT_READ_CONCURRENCY, DEFAULT_READS_PER_MINUTE, MAX_READ_CONCURRENCY
 from bot.jobs import DEAD_RETENTION, JOB_TIMEOUT, RETENTION, STATES, Job, JobRecord, SqliteQueue, WorkerPool
 
 log = logging.getLogger("kubeguard.serve")
@@ -28,16 +29,9 @@ log = logging.getLogger("kubeguard.serve")
 Handler = Callable[[Job], None]
 HandlerFactory = Callable[["ServiceSettings"], Handler]
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_QUEUE_PATH = "./kubeguard-queue.sqlite3"
 DEFAULT_JOB_TIMEOUT = JOB_TIMEOUT  # KUBEGUARD_JOB_TIMEOUT, seconds (see bot.jobs.JOB_TIMEOUT)
 MAX_JOB_TIMEOUT = 24 * 3600
-# KUBEGUARD_READ_CONCURRENCY: file reads in flight per review (bot.pipeline.DEFAULT_READ_CONCURRENCY); at most
-# GitHub's limit of 100 concurrent requests
-DEFAULT_READ_CONCURRENCY, MAX_READ_CONCURRENCY = 8, 100
-# KUBEGUARD_READS_PER_MINUTE: reads per installation in any minute, 0 for none
-# (bot.github_client.DEFAULT_READS_PER_MINUTE; GitHub's secondary limit is 900 points a minute)
-DEFAULT_READS_PER_MINUTE = 800
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
