@@ -439,8 +439,8 @@ class GitHubClient:
         """``fn(repository)`` on a reader of this thread's own (every PyGithub object it touches stays in ``fn``:
         a lazy attribute read later could send a request on a reader another thread has taken); 401 as ``_call``."""
         for attempt in (1, 2):
-            self._pace()
             with self._reader() as reader:
+                self._pace()  # once the reader is ready: a slot is taken as the request goes out, not before
                 try:
                     return fn(reader.repo)
                 except GithubException as exc:
